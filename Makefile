@@ -1,0 +1,37 @@
+# TrapLens: `make demo` and `make test` do all set-up on a fresh machine (Python 3.11).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+export TRAPLENS_HOME ?= $(CURDIR)/workspace
+
+.PHONY: setup demo demo-data demo-runs serve test test-fast bench gpu-check browser clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.installed-*; touch $@
+
+# Debian's Chromium for the Playwright browser tests (no browser download at run time).
+browser:
+	@bash scripts/install-chromium.sh
+
+demo: setup
+	$(BIN)/python -m scripts.demo
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+bench: setup
+	$(BIN)/python -m bench $(BENCH)
+
+gpu-check: setup
+	bash scripts/gpu-check.sh
+
+clean:
+	rm -rf $(TRAPLENS_HOME)

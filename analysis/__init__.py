@@ -1,0 +1,1 @@
+"""TrapLens analysis package."""

@@ -1,0 +1,1 @@
+"""TrapLens data package."""
