@@ -1,0 +1,509 @@
+"""Predictions joined with ground truth and metadata: the one input of every analysis.
+
+Ground truth is never stored with the predictions: :func:`build_evalset` joins the run with the
+dataset (and optional label corrections) at load time, so corrected labels change every metric
+without re-running the model.
+
+Scoring policies (:func:`targets`):
+
+``set`` (default)
+    An image's truth is its label *set*. The prediction (arg-max) is correct when it is in the
+    set; a wrong prediction is charged to the set's class with the highest predicted
+    probability, so ``y_true`` is always one of the image's labels.
+``primary``
+    Only the first annotation counts (single-label evaluation of the original project).
+
+On single-label images both policies give the same ``(y_true, y_pred)``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import sparse
+
+from analysis.schema import PredictionsError, check_classes
+
+log = logging.getLogger(__name__)
+
+Policy = Literal["set", "primary"]
+POLICIES = ("set", "primary")
+_BLOCK = 131_072  # rows per block of (rows, C) temporaries
+META_COLUMNS = ("image_id", "file_name", "seq_id", "frame_num", "seq_num_frames", "location",
+                "season", "day_night", "datetime", "split")
+
+
+class CorrectionsError(ValueError):
+    """A corrections table names an unknown image or class, or is malformed."""
+
+
+def argmax_rows(probs: np.ndarray, *, max_out: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise arg-max in blocks of rows.
+
+    NumPy (2.4) copies a whole read-only array before ``argmax`` (1.8 GB at 7.2 M x 61, and
+    the cached ``Run.probs`` is read-only); blocks bound that copy to a few megabytes.
+
+    Parameters
+    ----------
+    probs : ndarray, shape (n, C)
+    max_out : ndarray, shape (n,), optional
+        Filled with each row's largest value, read from the block while it is in cache.
+    """
+    out = np.empty(len(probs), np.int64)
+    for lo in range(0, len(probs), _BLOCK):
+        block = probs[lo:lo + _BLOCK]
+        arg = block.argmax(axis=1)
+        out[lo:lo + _BLOCK] = arg
+        if max_out is not None:
+            max_out[lo:lo + _BLOCK] = block[np.arange(len(arg)), arg]
+    return out
+
+
+@dataclass(eq=False)
+class EvalSet:
+    """Aligned arrays for n evaluated images (or captures) over C classes.
+
+    Attributes
+    ----------
+    classes : list of str
+        Class names; column order of ``probs`` and ``labels`` (the run manifest's order).
+    image_ids : ndarray of str, shape (n,)
+    probs : ndarray of float32, shape (n, C)
+    labels : ndarray of bool, shape (n, C)
+        The label set of each image (after corrections).
+    primary : ndarray of int, shape (n,)
+        Index of the first annotation's class.
+    meta : DataFrame, n rows
+        Columns :data:`META_COLUMNS`, row i describes image i (index 0..n-1).
+    missing : list of str
+        Dataset ids that have no prediction.
+    """
+
+    classes: list[str]
+    image_ids: np.ndarray
+    probs: np.ndarray
+    labels: np.ndarray
+    primary: np.ndarray
+    meta: pd.DataFrame
+    missing: list[str] = field(default_factory=list)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def pred(self) -> np.ndarray:
+        """Arg-max class index per row, shape (n,) (computed once)."""
+        if "pred" not in self._cache:
+            top = np.empty(len(self), self.probs.dtype)
+            self._cache["pred"] = argmax_rows(self.probs, max_out=top)
+            self._cache["pred_prob"] = top
+        return self._cache["pred"]
+
+    @property
+    def pred_prob(self) -> np.ndarray:
+        """Probability of the arg-max class per row, shape (n,) (computed with ``pred``)."""
+        pred = self.pred
+        if "pred_prob" not in self._cache:  # "pred" was cached alone (e.g. by a subset)
+            self._cache["pred_prob"] = self.probs[np.arange(len(self)), pred]
+        return self._cache["pred_prob"]
+
+    def subset(self, mask: np.ndarray) -> EvalSet:
+        """Rows where ``mask`` is true (a bool array of length n, or integer row indices).
+
+        Cached per-row results (arg-max, targets) are sliced along, not recomputed.
+        """
+        mask = np.asarray(mask)
+        if mask.dtype == bool and mask.shape != (len(self),):
+            raise ValueError(f"subset: mask has shape {mask.shape}, expected ({len(self)},)")
+        cache = {k: tuple(a[mask] for a in v) if isinstance(v, tuple) else v[mask]
+                 for k, v in self._cache.items()
+                 if k in ("pred", "pred_prob") or k.startswith(("targets:", "codes:"))}
+        return replace(self, image_ids=self.image_ids[mask], probs=self.probs[mask],
+                       labels=self.labels[mask], primary=self.primary[mask],
+                       meta=self.meta.iloc[mask].reset_index(drop=True), _cache=cache)
+
+    def class_index(self, name: str) -> int:
+        """Index of class ``name``; ``KeyError`` naming the known classes otherwise."""
+        try:
+            return self.classes.index(name)
+        except ValueError:
+            raise KeyError(f"unknown class {name!r}; classes: {self.classes}") from None
+
+
+def targets(ev: EvalSet, *, policy: Policy = "set") -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_pred)`` class indices under a scoring policy.
+
+    Parameters
+    ----------
+    ev : EvalSet
+    policy : {"set", "primary"}
+        ``set``: ``y_pred`` = arg-max; ``y_true = y_pred`` when it is in the label set, else the
+        label-set class with the highest predicted probability. ``primary``: ``y_true`` = the
+        first annotation's class.
+
+    Returns
+    -------
+    y_true, y_pred : ndarray of int64, shape (n,)
+
+    Examples
+    --------
+    With labels {zebra, wildebeest} and a wildebeest prediction, ``set`` counts it correct;
+    ``primary`` (zebra annotated first) counts it as zebra -> wildebeest.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    key = f"targets:{policy}"
+    if key not in ev._cache:
+        y_pred = ev.pred
+        if policy == "primary":
+            y_true = ev.primary.astype(np.int64, copy=False)
+        else:
+            rows = np.arange(len(ev))
+            hit = ev.labels[rows, y_pred]
+            y_true = y_pred.copy()
+            miss = np.flatnonzero(~hit)
+            # Only wrong rows need the masked arg-max (-1 keeps unlabelled columns below any
+            # probability), in blocks so the temporaries stay small at millions of rows.
+            for lo in range(0, len(miss), _BLOCK):
+                rows_b = miss[lo:lo + _BLOCK]
+                masked = np.where(ev.labels[rows_b], ev.probs[rows_b], np.float32(-1))
+                y_true[rows_b] = masked.argmax(axis=1)
+        ev._cache[key] = (y_true, y_pred)
+    return ev._cache[key]
+
+
+def _align(dataset_ids: pd.Index, run) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(prediction rows, dataset rows) in dataset order, and dataset ids without prediction."""
+    pos = dataset_ids.get_indexer(pd.Index(run.image_ids))
+    unknown = np.flatnonzero(pos < 0)
+    if len(unknown):
+        raise PredictionsError(f"{run.path}: column 'image_id': {len(unknown)} id(s) not in the "
+                               f"dataset, e.g. row {unknown[0]}: {run.image_ids[unknown[0]]!r}")
+    if len(pos) and np.all(pos[1:] > pos[:-1]):
+        pred_rows = np.arange(len(pos))
+    else:
+        pred_rows = np.argsort(pos, kind="stable")
+    seen = np.zeros(len(dataset_ids), bool)
+    seen[pos] = True
+    return pred_rows, pos[pred_rows], dataset_ids[~seen].tolist()
+
+
+def apply_corrections(image_ids: np.ndarray, labels: np.ndarray, primary: np.ndarray,
+                      classes: list[str], corrections: pd.DataFrame) -> np.ndarray:
+    """Replace label sets in place; return the rows a correction left without labels.
+
+    Parameters
+    ----------
+    image_ids : ndarray of str, shape (n,)
+    labels : ndarray of bool, shape (n, C)
+        Modified in place.
+    primary : ndarray of int, shape (n,)
+        Modified in place (first class of the corrected tuple).
+    classes : list of str
+    corrections : DataFrame
+        Columns ``image_id`` and ``labels`` (tuple/list of class names). The tuple REPLACES the
+        image's label set; ``("empty",)`` marks a confirmed empty image (an ordinary class);
+        ``()`` means "no usable label" and removes the image from evaluation. Ids without a
+        prediction are ignored; the last row wins when an id repeats.
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+        True for rows whose corrected label set is empty.
+    """
+    for col in ("image_id", "labels"):
+        if col not in corrections.columns:
+            raise CorrectionsError(f"corrections: missing column {col!r}; has "
+                                   f"{list(corrections.columns)}")
+    corr = corrections.drop_duplicates("image_id", keep="last")
+    rows = pd.Index(image_ids).get_indexer(corr["image_id"].astype(str))
+    corr, rows = corr[rows >= 0], rows[rows >= 0]
+    sets = corr["labels"].map(lambda v: tuple(v) if isinstance(v, (list, tuple, np.ndarray))
+                              else (v,) if isinstance(v, str) else None)
+    if sets.isna().any():
+        bad = corr["image_id"].iloc[int(np.flatnonzero(sets.isna().to_numpy())[0])]
+        raise CorrectionsError(f"corrections: field 'labels' of image {bad!r} is not a tuple of "
+                               f"class names")
+    exploded = pd.DataFrame({"row": rows, "cls": sets.to_numpy()}).explode("cls")
+    named = exploded.dropna(subset=["cls"])
+    cls_idx = pd.Index(classes).get_indexer(named["cls"])
+    if (cls_idx < 0).any():
+        i = int(np.flatnonzero(cls_idx < 0)[0])
+        raise CorrectionsError(f"corrections: image {image_ids[named['row'].iloc[i]]!r} names "
+                               f"unknown class {named['cls'].iloc[i]!r}")
+    labels[rows] = False
+    labels[named["row"].to_numpy(np.int64), cls_idx] = True
+    first = named.drop_duplicates("row")
+    primary[rows] = -1
+    primary[first["row"].to_numpy(np.int64)] = pd.Index(classes).get_indexer(first["cls"])
+    emptied = np.zeros(len(image_ids), bool)
+    emptied[rows] = True
+    emptied[first["row"].to_numpy(np.int64)] = False
+    return emptied
+
+
+def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None) -> EvalSet:
+    """Join a run's predictions with a dataset's labels and metadata.
+
+    Parameters
+    ----------
+    dataset : data.cct.Dataset
+        Labels and image metadata; its category names must equal the run's class set.
+    run : analysis.io.Run
+        Loaded predictions; its manifest order is the class order of the result.
+    corrections : DataFrame, optional
+        ``image_id``, ``labels`` (tuple of class names) replacing those images' label sets;
+        see :func:`apply_corrections` for ``()`` and ``("empty",)``.
+
+    Returns
+    -------
+    EvalSet
+        Rows in dataset order, one per predicted image that has at least one label. Images
+        without any label (none annotated, or corrected to ``()``) are left out and logged.
+
+    Raises
+    ------
+    PredictionsError
+        Class sets differ or a predicted id is not in the dataset.
+    CorrectionsError
+        A correction names an unknown class or is malformed.
+    """
+    classes = list(run.classes)
+    check_classes(classes, dataset.classes, path=run.path)
+    images = dataset.images
+    pred_rows, data_rows, missing = _align(pd.Index(images["image_id"]), run)
+    if missing:
+        log.warning("%d dataset image(s) have no prediction in %s, e.g. %s", len(missing),
+                    run.path, missing[0])
+    identity = bool(np.all(pred_rows == np.arange(len(pred_rows))))  # already in dataset order
+    ids = run.image_ids if identity else run.image_ids[pred_rows]
+    probs = run.probs if identity else run.probs[pred_rows]
+    labels = np.asarray(dataset.label_matrix(ids, classes), dtype=bool)
+    primary = np.asarray(dataset.primary_index(ids, classes), dtype=np.int64)
+    if corrections is not None and len(corrections):
+        labels = labels.copy()
+        apply_corrections(ids, labels, primary, classes, corrections)
+    meta = images.iloc[data_rows].reset_index(drop=True)
+    meta = meta[[c for c in META_COLUMNS if c in meta.columns and c != "split"]]
+    meta["split"] = pd.Categorical(run.split if identity else run.split[pred_rows])
+    keep = labels.any(axis=1)
+    ev = EvalSet(classes=classes, image_ids=ids, probs=probs, labels=labels, primary=primary,
+                 meta=meta, missing=missing)
+    if not keep.all():
+        log.warning("%d predicted image(s) have no label and are not evaluated",
+                    int((~keep).sum()))
+        ev = ev.subset(keep)
+    if (ev.primary < 0).any():  # labelled but no primary (only possible via odd datasets)
+        bad = np.flatnonzero(ev.primary < 0)
+        ev.primary[bad] = ev.labels[bad].argmax(axis=1)
+    return ev
+
+
+def evalset_from_arrays(probs: np.ndarray, labels: np.ndarray, *, classes: list[str] | None = None,
+                        primary: np.ndarray | None = None, meta: pd.DataFrame | None = None,
+                        image_ids: np.ndarray | None = None) -> EvalSet:
+    """An :class:`EvalSet` straight from arrays (tests, benchmarks, notebooks).
+
+    Parameters
+    ----------
+    probs : ndarray, shape (n, C)
+    labels : ndarray, shape (n,) of int (single label) or (n, C) of bool (label sets)
+    classes : list of str, optional
+        Default ``["c0", "c1", ...]``.
+    primary : ndarray of int, shape (n,), optional
+        Default: the single label, or the lowest-index label of each set.
+    meta : DataFrame, optional
+        Default: ``image_id`` plus ``seq_id`` = one capture per image.
+    image_ids : ndarray of str, optional
+    """
+    probs = np.asarray(probs)
+    n, c = probs.shape
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        primary = labels.astype(np.int64) if primary is None else primary
+        mat = np.zeros((n, c), bool)
+        mat[np.arange(n), labels] = True
+        labels = mat
+    if primary is None:
+        primary = labels.argmax(axis=1)
+    if image_ids is None:
+        image_ids = np.array([f"img{i}" for i in range(n)], dtype=object)
+    if meta is None:
+        meta = pd.DataFrame({"image_id": image_ids, "seq_id": image_ids})
+    return EvalSet(classes=list(classes) if classes is not None else [f"c{i}" for i in range(c)],
+                   image_ids=np.asarray(image_ids), probs=probs,
+                   labels=labels.astype(bool, copy=False),
+                   primary=np.asarray(primary, dtype=np.int64),
+                   meta=meta.reset_index(drop=True))
+
+
+def _run_starts(seq: pd.Series) -> np.ndarray | None:
+    """True where a row's value differs from the previous row's (row 0: True); None when the
+    values are Python objects (comparing them would cost more than hashing them)."""
+    n = len(seq)
+    if pd.api.types.is_numeric_dtype(seq.dtype) and not isinstance(seq.dtype, pd.ArrowDtype):
+        values = seq.to_numpy()
+        differs = values[1:] != values[:-1]
+    elif isinstance(seq.dtype, (pd.ArrowDtype, pd.StringDtype)) and seq.dtype != object:
+        try:
+            arr = pa.chunked_array(pa.array(seq.array))
+        except (pa.ArrowException, TypeError, ValueError):
+            return None
+        differs = pc.fill_null(pc.not_equal(arr[1:], arr[:-1]), True).to_numpy(
+            zero_copy_only=False)
+    else:
+        return None
+    return np.r_[True, differs] if n else np.zeros(0, bool)
+
+
+def _factorize_runs(seq: pd.Series) -> tuple[np.ndarray, int]:
+    """``pd.factorize(seq)`` codes (int64, -1 for missing) and the number of distinct values.
+
+    Frames of a capture are usually adjacent: only the first row of each run of equal values
+    is hashed, and its code is spread over the run (first-appearance order is unchanged).
+    """
+    starts = _run_starts(seq)
+    if starts is None:
+        codes, uniques = pd.factorize(seq, use_na_sentinel=True)
+        return codes.astype(np.int64, copy=False), len(uniques)
+    heads = np.flatnonzero(starts)
+    run = np.cumsum(starts, dtype=np.int64)
+    run -= 1
+    if pd.api.types.is_numeric_dtype(seq.dtype) and not isinstance(seq.dtype, pd.ArrowDtype):
+        first = seq.to_numpy()[heads]
+        if np.all(first[1:] > first[:-1]):  # sorted ids (no NaN): every run is a new value
+            return run, len(heads)
+    head_codes, uniques = pd.factorize(seq.iloc[heads], use_na_sentinel=True)
+    return head_codes.astype(np.int64, copy=False)[run], len(uniques)
+
+
+def capture_codes(ev: EvalSet) -> tuple[np.ndarray, int]:
+    """Integer capture (``seq_id``) code per row and the number of captures.
+
+    Rows with a missing ``seq_id`` are captures of their own. Computed once per EvalSet.
+
+    Returns
+    -------
+    codes : ndarray of int64, shape (n,)
+        Values in ``0 .. n_groups-1``.
+    n_groups : int
+    """
+    if "groups" not in ev._cache:
+        seq = ev.meta["seq_id"] if "seq_id" in ev.meta.columns else pd.Series(ev.image_ids)
+        codes, n_groups = _factorize_runs(seq)
+        na = np.flatnonzero(codes < 0)
+        if len(na):
+            codes[na] = n_groups + np.arange(len(na))
+            n_groups += len(na)
+        ev._cache["groups"] = (codes, n_groups)
+    return ev._cache["groups"]
+
+
+AGGREGATIONS = ("mean", "max", "vote")
+
+
+def _group_layout(codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows ordered by group, CSR ``indptr``): group g owns ``order[indptr[g]:indptr[g+1]]``.
+
+    Codes from :func:`capture_codes` number groups by first appearance, so the first row of
+    group g is ``order[indptr[g]]`` and group order is first-appearance order.
+    """
+    if len(codes) and np.all(codes[1:] >= codes[:-1]):  # the usual case: frames contiguous
+        order = np.arange(len(codes))
+    else:
+        order = np.argsort(codes, kind="stable")
+    indptr = np.r_[0, np.cumsum(np.bincount(codes, minlength=n_groups))]
+    return order, indptr
+
+
+def _group_reduce(values: np.ndarray, order: np.ndarray, indptr: np.ndarray, op
+                  ) -> np.ndarray:
+    """Per-group ``op``-reduction of rows (max, logical or), one gather per frame position:
+    captures are short, so this touches each row once."""
+    sizes = np.diff(indptr)
+    first = indptr[:-1]
+    out = values[order[first]]
+    live = np.arange(len(sizes))
+    for j in range(1, int(sizes.max()) if len(sizes) else 0):
+        live = live[sizes[live] > j]
+        out[live] = op(out[live], values[order[first[live] + j]])
+    return out
+
+
+def _group_union(labels: np.ndarray, order: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Per-group union of boolean label rows: rows packed into 64-bit words, then one 1-D
+    ``bitwise_or.reduceat`` per word (a 61-class row is a single word)."""
+    n, c = labels.shape
+    if n == 0:
+        return np.zeros((len(indptr) - 1, c), bool)
+    n_words = -(-c // 64)
+    packed = np.zeros((n, n_words * 8), np.uint8)
+    packed[:, :-(-c // 8)] = np.packbits(labels, axis=1)
+    words = packed.view(np.uint64)[order]
+    out = np.empty((len(indptr) - 1, n_words), np.uint64)
+    for w in range(n_words):
+        out[:, w] = np.bitwise_or.reduceat(words[:, w], indptr[:-1])
+    return np.unpackbits(out.view(np.uint8), axis=1, count=c).astype(bool)
+
+
+def aggregate_sequences(ev: EvalSet, *, how: str = "mean") -> EvalSet:
+    """One row per capture: frame probabilities aggregated, label sets united.
+
+    Parameters
+    ----------
+    ev : EvalSet
+        Image-level rows; captures are ``meta["seq_id"]`` (missing ids: one capture per row).
+    how : {"mean", "max", "vote"}
+        ``mean``: mean of frame probabilities. ``max``: per-class maximum over frames,
+        renormalised to sum to 1. ``vote``: share of frames whose arg-max is each class (ties
+        go to the lower class index).
+
+    Returns
+    -------
+    EvalSet
+        Rows in order of first appearance (captures without ``seq_id`` last). ``labels`` = union of the frames' label sets,
+        ``primary`` = first frame's primary class, ``image_ids`` and ``meta`` from the first
+        frame, with an extra ``meta["n_frames"]`` (frames present).
+
+    Examples
+    --------
+    Frames [0.9, 0.1] and [0.3, 0.7] average to [0.6, 0.4]; ``max`` gives
+    [0.9, 0.7] / 1.6; ``vote`` gives [0.5, 0.5] (class 0 wins the tie).
+    """
+    if how not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {how!r}")
+    codes, n_groups = capture_codes(ev)
+    order, indptr = _group_layout(codes, n_groups)
+    sizes = np.diff(indptr)
+    first = order[indptr[:-1]]
+    # Sparse (captures x images) membership matrix: one pass over the probabilities.
+    member = sparse.csr_matrix((np.ones(len(ev), np.float32), order, indptr),
+                               shape=(n_groups, len(ev)))
+    if how == "mean":
+        probs = np.asarray(member @ ev.probs, dtype=np.float32)
+        probs /= sizes[:, None].astype(np.float32)
+    elif how == "max":
+        probs = _group_reduce(ev.probs, order, indptr, np.maximum).astype(np.float32,
+                                                                          copy=False)
+        probs /= probs.sum(axis=1, keepdims=True)
+    else:
+        # Vote counts: (captures x images) @ one-hot arg-max, as a sparse product.
+        onehot = sparse.csr_matrix((np.ones(len(ev), np.float32), ev.pred,
+                                    np.arange(len(ev) + 1)), shape=(len(ev), ev.n_classes))
+        probs = (member @ onehot).toarray()
+        probs /= sizes[:, None].astype(np.float32)
+    labels = _group_union(ev.labels, order, indptr)
+    meta = ev.meta.iloc[first].reset_index(drop=True)
+    meta["n_frames"] = sizes.astype(np.int32)
+    return EvalSet(classes=ev.classes, image_ids=ev.image_ids[first], probs=probs,
+                   labels=labels, primary=ev.primary[first], meta=meta, missing=ev.missing)

@@ -1,0 +1,284 @@
+"""Plotly figure builders: tables and arrays in, ``go.Figure`` out; nothing is rendered here.
+
+Class-by-class matrices (confusion, co-occurrence) are drawn as a grid of square markers
+(``go.Scatter``), not a heatmap: every cell is a point, so a click or box selection in the
+dashboard returns the cell's ``customdata`` = (row class index, column class index, ...)
+reliably, and the grid stays readable at 61 classes.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis.confusion import normalize as _normalize
+
+COLORSCALE = "Blues"
+_FONT = {"size": 11}
+
+
+def _cell_px(n: int) -> int:
+    """Cell size in pixels: large for a handful of classes, at least 11 px at 61."""
+    return int(np.clip(900 // max(n, 1), 11, 48))
+
+
+def square_grid(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str], *,
+                customdata: np.ndarray, hovertemplate: str, color: np.ndarray | None = None,
+                colorbar_title: str = "", show_zeros: bool = False,
+                text: np.ndarray | None = None, x_title: str = "", y_title: str = "",
+                title: str | None = None) -> go.Figure:
+    """A matrix as square markers, one per cell (the shared helper of the matrix figures).
+
+    Parameters
+    ----------
+    values : ndarray, shape (R, K)
+        Cells with value 0 are skipped unless ``show_zeros``.
+    row_labels, col_labels : sequence of str
+        y (top to bottom) and x (left to right) categories, in display order.
+    customdata : ndarray, shape (R, K, m)
+        Per-cell data returned on selection.
+    hovertemplate : str
+        Plotly hover template over ``customdata``.
+    color : ndarray, shape (R, K), optional
+        Colour value per cell (default ``values``).
+    colorbar_title, x_title, y_title, title : str
+    show_zeros : bool
+    text : ndarray of str, shape (R, K), optional
+        Text drawn inside cells (only for small grids).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    values = np.asarray(values)
+    color = values if color is None else np.asarray(color)
+    r, k = values.shape
+    keep = np.ones_like(values, bool) if show_zeros else values != 0
+    rows, cols = np.nonzero(keep)
+    px = _cell_px(max(r, k))
+    ylab, xlab = np.asarray(row_labels, dtype=object), np.asarray(col_labels, dtype=object)
+    trace = go.Scatter(
+        x=xlab[cols], y=ylab[rows], mode="markers+text" if text is not None else "markers",
+        text=None if text is None else np.asarray(text)[rows, cols],
+        textfont={"size": max(8, px // 3)},
+        marker={"symbol": "square", "size": px * 0.92, "color": color[rows, cols],
+                "colorscale": COLORSCALE, "showscale": True, "line": {"width": 0},
+                "cmin": float(np.nanmin(color)) if color.size else 0,
+                "cmax": float(np.nanmax(color)) if color.size and np.nanmax(color) > 0 else 1,
+                "colorbar": {"title": {"text": colorbar_title}, "thickness": 12}},
+        customdata=np.asarray(customdata)[rows, cols], hovertemplate=hovertemplate,
+        showlegend=False)
+    fig = go.Figure(trace)
+    margin = {"l": 130, "r": 40, "t": 60 if title else 30, "b": 130}
+    fig.update_layout(
+        # No drag mode: a box-select drag swallows the single clicks that select a cell.
+        title=title, font=_FONT, plot_bgcolor="white", clickmode="event+select",
+        dragmode=False, width=k * px + margin["l"] + margin["r"] + 90,
+        height=r * px + margin["t"] + margin["b"], margin=margin)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=list(xlab),
+                     range=[-0.5, k - 0.5], title=x_title, tickangle=-60, showgrid=False,
+                     tickfont={"size": 10 if k > 30 else 11}, constrain="domain")
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(ylab),
+                     range=[r - 0.5, -0.5], title=y_title, showgrid=False,
+                     tickfont={"size": 10 if r > 30 else 11}, scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def fit_grid(fig: go.Figure, width: int) -> go.Figure:
+    """Resize a :func:`square_grid` figure to about ``width`` pixels, in place.
+
+    Its markers have a fixed pixel size, so the figure must be resized rather than stretched;
+    cells stay between 10 and 48 px and the label margins are kept.
+    """
+    n = max(len(fig.layout.xaxis.categoryarray or ()), len(fig.layout.yaxis.categoryarray or ()), 1)
+    m = fig.layout.margin
+    px = int(np.clip((width - m.l - m.r - 90) // n, 10, 48))
+    fig.update_traces(marker_size=px * 0.92, textfont_size=max(7, px // 3))
+    return fig.update_layout(width=n * px + m.l + m.r + 90, height=n * px + m.t + m.b)
+
+
+def confusion_figure(cm: np.ndarray, classes: Sequence[str], *,
+                     normalize: str = "none", log_color: bool = False,
+                     order: Sequence[int] | None = None, show_zeros: bool = False,
+                     title: str | None = None) -> go.Figure:
+    """Confusion matrix (rows actual, columns predicted) as clickable square markers.
+
+    Parameters
+    ----------
+    cm : ndarray of int, shape (C, C)
+    classes : sequence of str
+    normalize : {"none", "true", "pred"}
+        Colour by counts, by share of the actual class (row) or of the predicted class (column).
+    log_color : bool
+        Colour by log10(1 + count) (counts only), so rare confusions stay visible beside a huge
+        ``empty`` diagonal.
+    order : sequence of int, optional
+        Display order of class indices (e.g. :func:`analysis.confusion.class_order`).
+    show_zeros : bool
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Each point's ``customdata`` = (actual index, predicted index, count, row share,
+        column share), indices into ``classes`` (not the display order).
+    """
+    cm = np.asarray(cm)
+    c = len(classes)
+    order = np.arange(c) if order is None else np.asarray(order)
+    view = cm[np.ix_(order, order)]
+    by_true = _normalize(cm, by="true")[np.ix_(order, order)]
+    by_pred = _normalize(cm, by="pred")[np.ix_(order, order)]
+    if normalize == "none":
+        color, label = (np.log10(1 + view), "log10(1+count)") if log_color else (view, "count")
+    else:
+        color = by_true if normalize == "true" else by_pred
+        label = "share of actual" if normalize == "true" else "share of predicted"
+    idx = np.asarray(order)
+    custom = np.stack([*np.broadcast_arrays(idx[:, None], idx[None, :]), view, by_true,
+                       by_pred], axis=-1)
+    names = [classes[i] for i in order]
+    text = None
+    if c <= 15:
+        text = view.astype(str) if normalize == "none" else np.char.mod("%.2f", color)
+    return square_grid(
+        view, names, names, customdata=custom, color=color, colorbar_title=label,
+        show_zeros=show_zeros, text=text, x_title="predicted", y_title="actual", title=title,
+        hovertemplate=("actual: %{y}<br>predicted: %{x}<br>count: %{customdata[2]:,}"
+                       "<br>share of actual: %{customdata[3]:.1%}"
+                       "<br>share of predicted: %{customdata[4]:.1%}<extra></extra>"))
+
+
+def cooccurrence_figure(matrix: np.ndarray, classes: Sequence[str], *, log_color: bool = True,
+                        order: Sequence[int] | None = None, title: str | None = None
+                        ) -> go.Figure:
+    """Species co-occurrence counts as clickable square markers (diagonal: images of a class).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        ``customdata`` = (row class index, column class index, count).
+    """
+    m = np.asarray(matrix)
+    order = np.arange(len(classes)) if order is None else np.asarray(order)
+    view = m[np.ix_(order, order)]
+    idx = np.asarray(order)
+    custom = np.stack([*np.broadcast_arrays(idx[:, None], idx[None, :]), view], axis=-1)
+    names = [classes[i] for i in order]
+    return square_grid(
+        view, names, names, customdata=custom,
+        color=np.log10(1 + view) if log_color else view,
+        colorbar_title="log10(1+count)" if log_color else "count", title=title,
+        hovertemplate="%{y} with %{x}: %{customdata[2]:,}<extra></extra>")
+
+
+def f1_bar(per_class_df: pd.DataFrame, *, sort: bool = True, title: str | None = None
+           ) -> go.Figure:
+    """Horizontal bars of per-class F1 with bootstrap intervals when ``f1_ci`` is present.
+
+    Parameters
+    ----------
+    per_class_df : DataFrame
+        ``class, f1, support`` and optionally ``precision, recall, f1_ci`` ([lo, hi] per row),
+        e.g. ``pd.DataFrame(evaluate(ev)["per_class"])``.
+    sort : bool
+        Worst class on top.
+    """
+    df = per_class_df.copy()
+    if sort:
+        df = df.sort_values("f1", kind="stable")
+    error = None
+    if "f1_ci" in df.columns:
+        ci = np.array([[np.nan, np.nan] if v is None or v[0] is None else v
+                       for v in df["f1_ci"]], dtype=float)
+        error = {"type": "data", "symmetric": False, "array": ci[:, 1] - df["f1"],
+                 "arrayminus": df["f1"] - ci[:, 0], "thickness": 1}
+    extra = [c for c in ("precision", "recall", "support") if c in df.columns]
+    fig = go.Figure(go.Bar(
+        x=df["f1"], y=df["class"], orientation="h", error_x=error, marker_color="#3b75af",
+        customdata=df[extra].to_numpy() if extra else None,
+        hovertemplate="%{y}: F1 %{x:.3f}" + "".join(
+            f"<br>{c} %{{customdata[{i}]:{',' if c == 'support' else '.3f'}}}"
+            for i, c in enumerate(extra)) + "<extra></extra>"))
+    fig.update_layout(title=title, font=_FONT, height=max(300, 18 * len(df) + 80),
+                      xaxis={"range": [0, 1.02], "title": "F1"},
+                      yaxis={"type": "category", "categoryorder": "array",
+                             "categoryarray": list(df["class"])},
+                      margin={"l": 130, "r": 30, "t": 50 if title else 20, "b": 40})
+    return fig
+
+
+def reliability_figure(bins: pd.DataFrame, *, ece: float | None = None,
+                       title: str | None = None) -> go.Figure:
+    """Reliability diagram from :func:`analysis.calibration.reliability`."""
+    mid = (bins["lo"] + bins["hi"]) / 2
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=mid, y=bins["accuracy"], width=bins["hi"] - bins["lo"],
+                         name="accuracy", marker_color="#3b75af",
+                         customdata=np.stack([bins["count"], bins["confidence"]], axis=-1),
+                         hovertemplate="confidence %{customdata[1]:.3f}<br>accuracy %{y:.3f}"
+                                       "<br>images %{customdata[0]:,}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                             line={"dash": "dash", "color": "grey"}))
+    heading = title or "Reliability"
+    if ece is not None:
+        heading += f" (ECE {ece:.3f})"
+    fig.update_layout(title=heading, font=_FONT, xaxis={"range": [0, 1], "title": "confidence"},
+                      yaxis={"range": [0, 1], "title": "accuracy"}, bargap=0.02)
+    return fig
+
+
+def coverage_figure(curve: pd.DataFrame, *, targets: Sequence[float] = (),
+                    title: str | None = None) -> go.Figure:
+    """Coverage and accuracy of auto-accepted images against the confidence threshold."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=curve["threshold"], y=curve["coverage"], name="coverage",
+                             mode="lines", hovertemplate="threshold %{x:.2f}: %{y:.1%} "
+                                                         "auto-accepted<extra></extra>"))
+    fig.add_trace(go.Scatter(x=curve["threshold"], y=curve["accuracy"], name="accuracy",
+                             mode="lines", hovertemplate="threshold %{x:.2f}: accuracy "
+                                                         "%{y:.1%}<extra></extra>"))
+    for t in targets:
+        fig.add_hline(y=t, line_dash="dot", line_color="grey",
+                      annotation_text=f"{t:.1%}", annotation_position="bottom right")
+    fig.update_layout(title=title or "Automation coverage", font=_FONT,
+                      xaxis={"range": [0, 1], "title": "confidence threshold"},
+                      yaxis={"range": [0, 1.02], "title": "share", "tickformat": ".0%"})
+    return fig
+
+
+def frame_accuracy_figure(frames: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """Accuracy by frame position (``frame_num, n, accuracy``, e.g.
+    ``analysis.sequences.frame_accuracy``)."""
+    fig = go.Figure(go.Bar(x=frames["frame_num"].astype(str), y=frames["accuracy"],
+                           customdata=frames[["n"]].to_numpy(), marker_color="#3b75af",
+                           hovertemplate="frame %{x}: accuracy %{y:.1%}<br>images "
+                                         "%{customdata[0]:,}<extra></extra>"))
+    fig.update_layout(title=title or "Accuracy by frame position", font=_FONT,
+                      xaxis={"title": "frame", "type": "category"},
+                      yaxis={"range": [0, 1], "title": "accuracy", "tickformat": ".0%"})
+    return fig
+
+
+def compare_f1_figure(comparison: dict, *, title: str | None = None) -> go.Figure:
+    """Per-class F1 change (B - A) with paired-bootstrap intervals, from
+    :func:`analysis.compare.compare`; largest drop on top."""
+    df = pd.DataFrame(comparison["per_class"]).sort_values("delta", kind="stable")
+    ci = np.array([[np.nan, np.nan] if v[0] is None else v for v in df["delta_ci"]], float)
+    colors = np.where(ci[:, 1] < 0, "#c0392b", np.where(ci[:, 0] > 0, "#27ae60", "#7f8c8d"))
+    fig = go.Figure(go.Scatter(
+        x=df["delta"], y=df["class"], mode="markers", marker={"color": colors, "size": 9},
+        error_x={"type": "data", "symmetric": False, "array": ci[:, 1] - df["delta"],
+                 "arrayminus": df["delta"] - ci[:, 0], "thickness": 1},
+        customdata=df[["f1_a", "f1_b", "support"]].to_numpy(),
+        hovertemplate="%{y}: %{x:+.3f}<br>F1 A %{customdata[0]:.3f} -> B "
+                      "%{customdata[1]:.3f}<br>support %{customdata[2]:,}<extra></extra>"))
+    fig.add_vline(x=0, line_color="grey")
+    fig.update_layout(title=title or "Change in F1 (B - A)", font=_FONT,
+                      height=max(300, 18 * len(df) + 80), xaxis={"title": "delta F1"},
+                      yaxis={"type": "category", "categoryorder": "array",
+                             "categoryarray": list(df["class"])},
+                      margin={"l": 130, "r": 30, "t": 50, "b": 40})
+    return fig

@@ -1,0 +1,104 @@
+"""Co-occurrence: which species share frames, and how many confusions co-presence explains.
+
+An A -> B confusion is an image whose first (primary) label is A and whose arg-max is B; it is
+*explained* when B is annotated on the image too (the model named the other animal that is
+really there). See ``analysis.cooccurrence``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from analysis.cooccurrence import cooccurrence, pair_stats, rank_pairs
+from analysis.evalset import targets
+from analysis.plots import cooccurrence_figure, fit_grid
+from dashboard import components, loaders, state
+
+
+def pct(x: float) -> str:
+    return "–" if x is None or np.isnan(x) else f"{x:.1%}"
+
+
+def choose_pair(pairs, clicked: list, key: str = "cooc_pair") -> tuple[str, str]:
+    """Pair selector (URL ``cooc_pair=a|b``, default the top-ranked pair, or a grid click)."""
+    options = [f"{a} → {b}" for a, b in zip(pairs["a"], pairs["b"])]
+    wkey = "w:" + key
+    if wkey not in st.session_state:
+        st.session_state[wkey] = (state.get_param(key) or "").replace("|", " → ")
+    if st.session_state[wkey] not in options:
+        st.session_state[wkey] = options[0]
+    if clicked and st.session_state.get("cooc_clicked") != clicked:  # a new click on the grid
+        st.session_state["cooc_clicked"] = clicked
+        pick = f"{clicked[0]['y']} → {clicked[0]['x']}"  # row class A, column class B
+        if pick in options:
+            st.session_state[wkey] = pick
+    value = st.selectbox("Pair (A labelled, taken for B)", options, key=wkey,
+                         help="ranked by confusions explained by co-presence; click a cell of "
+                              "the grid to pick its pair")
+    state.set_param(key, None if value == options[0] else value.replace(" → ", "|"))
+    a, b = value.split(" → ", 1)
+    return a, b
+
+
+view = state.current()
+ev = loaders.evalset(view)
+st.title("Co-occurrence")
+st.caption("Species annotated together (zebra with wildebeest herds): a single-label score "
+           "charges the model for naming the other species that is really there.")
+if len(ev) == 0:
+    st.warning("No images match the sidebar's split and slices.")
+    st.stop()
+
+pairs = loaders.cached_table("cooc:rank_pairs", view, rank_pairs, ev, policy=view.policy,
+                             k=None, min_together=1)
+left, right = st.columns([3, 2])
+with left:
+    by = st.segmented_control("Count", ["image", "capture"], key="cooc_by", default="image",
+                              required=True, help="images with both species, or captures")
+    matrix = loaders.cached_table(f"cooc:matrix:{by}", view, cooccurrence, ev, by=by)
+    present = np.flatnonzero(np.diag(matrix) > 0)
+    fig = cooccurrence_figure(matrix, ev.classes, order=present,
+                              title=f"Species annotated together ({by}s)")
+    fit_grid(fig, 620 if len(present) <= 25 else 1000)
+    event = st.plotly_chart(fig, key="cooc_fig", on_select="rerun", selection_mode="points",
+                            width="content", config={"displayModeBar": False})
+    clicked = list(event.selection.points) if event is not None else []
+if pairs.empty:
+    right.info("No image in this view carries two species, so nothing co-occurs.")
+    st.stop()
+with right:
+    a, b = choose_pair(pairs, clicked)
+    s = pair_stats(ev, a, b, policy=view.policy)
+    st.markdown(f"Error rate of **{a}** images")
+    c1, c2 = st.columns(2)
+    with c1:
+        components.metric_card(f"with {b}", pct(s["a_error_with_b"]),
+                               help=f"{s['n_a_with_b']:,} images labelled {a} also carry {b}")
+    with c2:
+        components.metric_card(f"without {b}", pct(s["a_error_without_b"]),
+                               help=f"{s['n_a_without_b']:,} images labelled {a} without {b}")
+    components.metric_card(
+        "Confusions explained by co-presence", pct(s["a_to_b_explained"]),
+        help=f"share of images labelled first {a} and predicted {b} where {b} is annotated too")
+    st.markdown(f"**{s['a_to_b']:,}** image(s) labelled **{a}** were predicted **{b}**; in "
+                f"**{s['a_to_b_with_b']:,}** of them {b} is annotated as well. {a} and {b} "
+                f"share **{s['images_together']:,}** images.")
+    st.dataframe(pairs.head(10)[["a", "b", "images_together", "a_to_b", "a_to_b_explained"]],
+                 hide_index=True, column_config={
+                     "images_together": "together", "a_to_b": "A → B",
+                     "a_to_b_explained": st.column_config.ProgressColumn(
+                         "explained", format="percent", min_value=0.0, max_value=1.0)})
+
+ia, ib = ev.class_index(a), ev.class_index(b)
+confused = (ev.primary == ia) & (ev.pred == ib)
+y_true, y_pred = targets(ev, policy="primary")  # captions in the single-label view
+tabs = st.tabs([f"Explained: {b} is there too ({int((confused & ev.labels[:, ib]).sum())})",
+                f"Unexplained ({int((confused & ~ev.labels[:, ib]).sum())})"])
+for tab, rows, key in ((tabs[0], confused & ev.labels[:, ib], "cooc_exp"),
+                       (tabs[1], confused & ~ev.labels[:, ib], "cooc_unexp")):
+    with tab:
+        items = components.fastai_items(ev, np.flatnonzero(rows), y_true, y_pred)
+        components.image_grid(items, key=key, images_root=view.images_root,
+                              capture_ev=loaders.full_evalset(view), per_page=12,
+                              legend=components.FASTAI_LEGEND + " (actual = first label)",
+                              empty=f"No {a} → {b} confusions of this kind.")

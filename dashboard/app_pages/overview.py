@@ -1,0 +1,119 @@
+"""Overview: headline metrics with intervals, run and dataset facts, worst confusions, findings."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis.confusion import most_confused
+from dashboard import components, loaders, state
+
+view = state.current()
+ev = loaders.evalset(view)
+manifest = loaders.read_manifest(str(view.run_path), loaders.stamp(view.run_path / "manifest.json"))
+
+st.title(f"Overview: {manifest.get('run_id', view.run)}")
+st.caption(f"{manifest.get('model', {}).get('arch', 'model ?')} · scored by **{view.policy}** "
+           f"policy · split **{view.split}** · {len(ev):,} images in this view")
+if len(ev) == 0:
+    st.warning("No images match the sidebar's split and slices; widen them to see metrics.")
+    st.stop()
+
+# --- headline metrics at both levels ---------------------------------------------------------
+for level, noun in (("image", "images"), ("sequence", "captures")):
+    res = loaders.evaluate(view, level=level)
+    st.subheader(f"{noun.capitalize()}" + (" (scored per capture, mean of frames)"
+                                           if level == "sequence" else ""))
+    c = st.columns(4)
+    with c[0]:
+        components.metric_card("Accuracy", res["accuracy"])
+    with c[1]:
+        components.metric_card("Macro F1", res["macro_f1"], res.get("macro_f1_ci"),
+                               help="mean F1 over classes present; interval: bootstrap "
+                                    "over whole captures")
+    with c[2]:
+        components.metric_card("Balanced accuracy", res["balanced_accuracy"])
+    with c[3]:
+        components.metric_card(noun.capitalize(), int(res["n"]))
+
+# --- worst confusions and findings -------------------------------------------------------------
+left, right = st.columns([3, 2])
+y_true, y_pred = loaders.targets(view)
+cm = loaders.confusion(view)
+with left:
+    st.subheader("Five most confused pairs")
+    top = loaders.cached_table("overview:most_confused5", view, most_confused, cm, ev.classes,
+                               k=5)
+    if top.empty:
+        st.success("No confusions in this view.")
+    for r in top.itertuples(index=False):
+        c1, c2 = st.columns([4, 1])
+        c1.markdown(f"**{r.actual}** taken for **{r.predicted}** — {int(r.count):,} images")
+        with c2:
+            components.page_link("app_pages/confusion.py", label="gallery",
+                                 icon=":material/grid_on:",
+                                 query_params={"cm_cell": f"{r.actual}|{r.predicted}"})
+
+
+def cooccurrence_card() -> None:
+    from analysis.cooccurrence import rank_pairs
+
+    pairs = loaders.cached_table("overview:rank_pairs1", view, rank_pairs, ev,
+                                 policy=view.policy, k=1, min_together=5)
+    if pairs.empty or not pairs["a_to_b_with_b"].iloc[0]:
+        components.link_card("Co-occurrence", "No confusion here is explained by species "
+                             "annotated together.", "app_pages/cooccurrence.py")
+        return
+    p = pairs.iloc[0]
+    components.link_card(
+        f"Co-occurrence: {p['a']} → {p['b']}",
+        f"{p['a_to_b_explained']:.0%} of the {int(p['a_to_b'])} {p['a']} → {p['b']} confusions "
+        f"are on images where {p['b']} is annotated too; {p['a']} error "
+        f"{p['a_error_with_b']:.0%} with {p['b']} vs {p['a_error_without_b']:.0%} without.",
+        "app_pages/cooccurrence.py", label="Co-occurrence page", icon=":material/join_inner:")
+
+
+def sequence_card() -> None:
+    from analysis.sequences import suspects
+
+    empty = "empty" if "empty" in ev.classes else None
+    table = loaders.cached_table(f"overview:suspects:{empty}", view, suspects, ev,
+                                 empty_class=empty)
+    kinds = table["kind"].value_counts() if len(table) else pd.Series(dtype=int)
+    body = (", ".join(f"{int(n):,} {k.replace('_', ' ')}" for k, n in kinds.items())
+            + " suspects" if len(kinds) else "No label suspects found in captures.")
+    if len(table):
+        body += f". Strongest: {table['reason'].iloc[0]}"
+    components.link_card("Sequence labels", body, "app_pages/sequences.py",
+                         label="Sequences page", icon=":material/view_carousel:")
+
+
+with right:
+    st.subheader("Findings")
+    cooccurrence_card()
+    sequence_card()
+
+if view.presenter:  # the room sees the headline and the findings only
+    st.stop()
+
+# --- run and dataset facts, class distribution ------------------------------------------------
+st.subheader("Class distribution")
+support = pd.DataFrame({"class": ev.classes, "images": np.bincount(y_true, minlength=len(ev.classes)),
+                        "predicted": np.bincount(y_pred, minlength=len(ev.classes))})
+support = support[(support["images"] + support["predicted"]) > 0].sort_values(
+    "images", ascending=False)
+st.bar_chart(support, x="class", y=["images", "predicted"], stack=False, height=320,
+             sort="-images")
+
+dataset = loaders.load_dataset(view.dataset_paths)
+with st.expander("Run and dataset facts", expanded=False):
+    a, b = st.columns(2)
+    a.markdown("**Run**")
+    a.json({k: manifest.get(k) for k in ("run_id", "created_at", "model", "n_predictions")
+            if k in manifest}, expanded=1)
+    b.markdown("**Dataset**")
+    b.json({"files": list(view.dataset_paths), "images": int(len(dataset.images)),
+            "captures": int(len(dataset.sequences)), "classes": len(dataset.classes),
+            "sites": int(dataset.images["location"].nunique()),
+            "seasons": sorted(dataset.images["season"].dropna().astype(str).unique().tolist()),
+            "images without prediction": len(ev.missing)}, expanded=1)

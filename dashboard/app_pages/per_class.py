@@ -1,0 +1,78 @@
+"""Per-class: precision / recall / F1 with intervals, an F1 bar chart, a class's error gallery."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis.plots import f1_bar
+from dashboard import components, loaders, state
+
+view = state.current()
+ev = loaders.evalset(view, level=view.level)
+st.title("Per-class metrics")
+st.caption(f"{len(ev):,} {'captures' if view.level == 'sequence' else 'images'} · "
+           f"{view.policy} policy · intervals: bootstrap over captures")
+if len(ev) == 0:
+    st.warning("No images match the sidebar's split and slices.")
+    st.stop()
+
+res = loaders.evaluate(view, level=view.level)
+cm = loaders.confusion(view, level=view.level)
+off = cm.copy()
+np.fill_diagonal(off, 0)
+worst = off.argmax(axis=1)
+table = pd.DataFrame(res["per_class"])
+cis = np.array(table.pop("f1_ci").tolist(), dtype=float).reshape(-1, 2)
+table["f1_low"], table["f1_high"] = cis[:, 0], cis[:, 1]
+table["top_confusion"] = [f"{ev.classes[w]} ({off[i, w]})" if off[i, w] else ""
+                          for i, w in enumerate(worst)]
+table = table[table["support"] > 0].sort_values("f1", kind="stable").reset_index(drop=True)
+
+left, right = st.columns([3, 2])
+with left:
+    st.caption("Click a column header to sort; select a row to see that class's errors.")
+    picked = st.dataframe(
+        table, key="pc_table", on_select="rerun", selection_mode="single-row", hide_index=True,
+        height=min(38 + 35 * len(table), 560), width="stretch",
+        column_order=["class", "precision", "recall", "f1", "f1_low", "f1_high", "support",
+                      "top_confusion"],
+        column_config={
+            "precision": st.column_config.NumberColumn(format="%.3f"),
+            "recall": st.column_config.NumberColumn(format="%.3f"),
+            "f1": st.column_config.ProgressColumn("F1", format="%.3f", min_value=0, max_value=1),
+            "f1_low": st.column_config.NumberColumn("F1 low", format="%.3f"),
+            "f1_high": st.column_config.NumberColumn("F1 high", format="%.3f"),
+            "top_confusion": st.column_config.TextColumn("most often taken for"),
+        })
+with right:
+    bars = table.assign(f1_ci=table[["f1_low", "f1_high"]].to_numpy().tolist())
+    st.plotly_chart(f1_bar(bars, title="F1 with 95% interval"), key="pc_f1_bar")
+
+# --- the chosen class's errors ----------------------------------------------------------------
+classes = table["class"].tolist()
+wkey = state.widget_param("pc_class", "")
+rows = picked.selection.rows if picked is not None else []
+if rows and rows != st.session_state.get("pc_last_rows"):  # a new row click wins
+    st.session_state[wkey] = classes[rows[0]]
+st.session_state["pc_last_rows"] = rows
+if st.session_state[wkey] not in classes:
+    st.session_state[wkey] = ""
+current = st.selectbox("Class", [""] + classes, key=wkey,
+                       format_func=lambda c: c or "(choose a class)")
+state.sync_widget("pc_class", "")
+if not current:
+    st.info("Choose a class (table row or the box above) to see the images it gets wrong.")
+    st.stop()
+
+kind = st.segmented_control("Errors", ["missed", "false alarms"], default="missed",
+                            key="pc_kind", help=f"missed: actual {current}, predicted "
+                            f"something else; false alarms: predicted {current}, actually not")
+c = ev.classes.index(current)
+y_true, y_pred = loaders.targets(view, level=view.level)
+mask = (y_true == c) & (y_pred != c) if kind != "false alarms" else (y_pred == c) & (y_true != c)
+items = components.fastai_items(ev, np.flatnonzero(mask), y_true, y_pred)
+st.subheader(f"{current}: {kind or 'missed'} ({len(items):,})")
+components.image_grid(items, key="pc_gal", images_root=view.images_root,
+                      capture_ev=loaders.full_evalset(view), legend=components.FASTAI_LEGEND,
+                      empty=f"No {kind} for {current} in this view.")

@@ -1,0 +1,69 @@
+"""Top losses: the images the model is most (or least) wrong about, fastai style."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from analysis.ranking import top_losses
+from dashboard import components, loaders, state
+
+ANY = "(any)"
+MAX_ROWS = 2000  # a gallery nobody pages through further than this
+
+view = state.current()
+ev = loaders.evalset(view)
+st.title("Top losses")
+st.caption("Loss = cross-entropy against the image's label set (its most probable species). "
+           "Site, frame position and split filters are in the sidebar.")
+if len(ev) == 0:
+    st.warning("No images match the sidebar's split and slices.")
+    st.stop()
+
+y_true, y_pred = loaders.targets(view)
+classes = ev.classes
+present_true = [c for i, c in enumerate(classes) if np.any(ev.labels[:, i])]
+present_pred = [classes[i] for i in np.unique(y_pred)]
+
+c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
+with c1:
+    k_act = state.widget_param("tl_actual", ANY)
+    if st.session_state[k_act] not in [ANY] + present_true:
+        st.session_state[k_act] = ANY
+    actual = st.selectbox("Actual class", [ANY] + present_true, key=k_act,
+                          help="images whose label set contains this class")
+    state.sync_widget("tl_actual", ANY)
+with c2:
+    k_pred = state.widget_param("tl_pred", ANY)
+    if st.session_state[k_pred] not in [ANY] + present_pred:
+        st.session_state[k_pred] = ANY
+    predicted = st.selectbox("Predicted class", [ANY] + present_pred, key=k_pred)
+    state.sync_widget("tl_pred", ANY)
+with c3:
+    k_order = state.widget_param("tl_order", "largest")
+    if st.session_state[k_order] not in ("largest", "smallest"):
+        st.session_state[k_order] = "largest"
+    order = st.segmented_control("Order", ["largest", "smallest"], key=k_order, required=True,
+                                 help="largest: confidently wrong; smallest: confidently right")
+    state.sync_widget("tl_order", "largest")
+with c4:
+    if "tl_wrong_toggle" not in st.session_state:
+        st.session_state["tl_wrong_toggle"] = state.get_param("tl_wrong") == "1"
+    only_wrong = st.toggle("Errors only", key="tl_wrong_toggle")
+    state.set_param("tl_wrong", "1" if only_wrong else None)
+
+mask = np.ones(len(ev), dtype=bool)
+if actual != ANY:
+    mask &= ev.labels[:, classes.index(actual)]
+if predicted != ANY:
+    mask &= y_pred == classes.index(predicted)
+if only_wrong:
+    mask &= y_true != y_pred
+key = f"top_losses:{actual}:{predicted}:{order}:{only_wrong}"
+table = loaders.cached_table(key, view, top_losses, ev, k=MAX_ROWS,
+                             largest=order != "smallest", mask=mask)
+items = components.ranked_items(ev, table)
+components.image_grid(items, key="tl_gal", images_root=view.images_root,
+                      capture_ev=loaders.full_evalset(view), legend=components.FASTAI_LEGEND,
+                      per_page=24, empty="No images match these filters.")
+if len(table) == MAX_ROWS:
+    st.caption(f"Showing the first {MAX_ROWS:,}; narrow the filters to see others.")

@@ -1,0 +1,101 @@
+"""Try the model: classify an uploaded photo or a dataset image with the run's checkpoint (CPU).
+
+Uploads are size-limited and decoded by ``data.images.open_image``, the one safe opener (it
+refuses truncated files and decompression bombs); the model is loaded once per checkpoint file
+version (path + mtime) with ``st.cache_resource``.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components, loaders, state
+from data.images import ImageError, UnsafePath, open_image, open_in_root
+from data.paths import cache_dir
+
+MAX_UPLOAD_MB = 20
+SOURCES = ("upload a photo", "pick a dataset image")
+
+
+@st.cache_resource(show_spinner="Loading the model on the CPU…", max_entries=2)
+def classifier(path: str, mtime_ns: int):
+    from training.infer import load_classifier
+
+    return load_classifier(path, device="cpu")
+
+
+def uploaded_image(upload):
+    """The upload as a PIL image through the one opener (it needs a file: write one)."""
+    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+        raise ImageError(upload.name, f"too large ({upload.size / 2**20:.1f} MB; the limit is "
+                                      f"{MAX_UPLOAD_MB} MB)")
+    suffix = Path(upload.name).suffix.lower()[:8]
+    with tempfile.NamedTemporaryFile(dir=cache_dir(), suffix=suffix) as tmp:
+        tmp.write(upload.getbuffer())
+        tmp.flush()
+        return open_image(tmp.name)
+
+
+view = state.current()
+manifest = loaders.read_manifest(str(view.run_path), loaders.stamp(view.run_path / "manifest.json"))
+st.title("Try the model")
+ckpt = (manifest.get("model") or {}).get("checkpoint")
+path = view.run_path / ckpt if ckpt else None
+if path is None or not path.is_file():
+    st.info(f"Run **{view.run}** has no model checkpoint to try"
+            + (f" (`{ckpt}` is missing from the run folder)." if ckpt else
+               " (its manifest names none: synthetic runs are predictions only).")
+            + " Pick a run trained with `python -m training.train` in the sidebar.",
+            icon=":material/photo_camera:")
+    st.stop()
+bundle = classifier(str(path.resolve()), path.stat().st_mtime_ns)
+st.caption(f"Run **{view.run}** · {manifest['model'].get('arch', '?')} · checkpoint `{ckpt}` "
+           "· classified on the CPU")
+
+wkey = state.widget_param("try_source", SOURCES[0])
+source = st.segmented_control("Image", SOURCES, key=wkey, required=True)
+state.sync_widget("try_source", SOURCES[0])
+image, known = None, None
+try:
+    if source == SOURCES[0]:
+        upload = st.file_uploader(f"A camera-trap photo (JPEG or PNG, up to {MAX_UPLOAD_MB} MB)",
+                                  type=["jpg", "jpeg", "png"], key="try_upload",
+                                  max_upload_size=MAX_UPLOAD_MB)
+        if upload is not None:
+            image = uploaded_image(upload)
+    else:
+        ev = loaders.evalset(view)
+        ids = ev.meta["image_id"].astype(str).tolist()[:1000]
+        if not ids:
+            st.warning("No images match the sidebar's split and slices.")
+            st.stop()
+        ikey = state.widget_param("try_image", ids[0])
+        if st.session_state[ikey] not in ids:
+            st.session_state[ikey] = ids[0]
+        pick = st.selectbox("Dataset image (the first 1,000 of this view)", ids, key=ikey)
+        state.sync_widget("try_image", ids[0])
+        known = components.frame_predictions(ev, [ids.index(pick)]).iloc[0]
+        image = open_in_root(view.images_root or "", known["file_name"])
+except (ImageError, UnsafePath, OSError) as exc:
+    st.error(f"This image cannot be opened: {getattr(exc, 'reason', exc)}. Try another file.",
+             icon=":material/broken_image:")
+    st.stop()
+if image is None:
+    st.info("Upload a photo (or switch to a dataset image) to see the model's top 5 species.")
+    st.stop()
+
+from training.infer import classify  # noqa: E402  (torch is imported only when needed)
+
+top = pd.DataFrame(classify(bundle, image, k=5), columns=["species", "probability"])
+left, right = st.columns([3, 2])
+left.image(image, width="stretch")
+with right:
+    st.subheader("Top 5 species")
+    st.dataframe(top, hide_index=True, column_config={"probability": st.column_config.
+                 ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
+    if known is not None:
+        st.markdown(f"Labelled **{known['actual']}**; the run's stored prediction: "
+                    f"**{known['predicted']}** ({known['p_predicted']:.2f}).")

@@ -1,0 +1,335 @@
+"""Reusable dashboard pieces: error page, metric cards, image grid, capture strip, large view.
+
+Images never reach the page at full size: every picture goes through ``thumb()``, which asks
+``data.images.thumbnail`` (the one image opener) for a small JPEG cached on disk under
+``data.paths.cache_dir()/thumbs``. A missing or corrupt file becomes a labelled placeholder.
+
+Galleries take a plain DataFrame, so every page can feed them:
+
+- ``image_id``, ``file_name`` (required), ``caption`` (text under the picture, optional),
+  ``seq_id`` (optional: adds a "capture" button that opens the whole capture as a strip).
+"""
+from __future__ import annotations
+
+import html
+import logging
+import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+
+if TYPE_CHECKING:  # pragma: no cover
+    from analysis.evalset import EvalSet
+
+log = logging.getLogger(__name__)
+
+THUMB_SIZE = 256
+STRIP_SIZE = 512
+LARGE_SIZE = 1024
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbs")
+
+
+# --- errors and cards -----------------------------------------------------------------------
+
+def error_page(problem: BaseException | str, *, fix: str | None = None,
+               title: str = "TrapLens cannot show this view") -> None:
+    """A friendly error: what is wrong (``st.error``) and how to fix it; never a traceback."""
+    st.title(title)
+    st.error(str(problem), icon=":material/error:")
+    how = fix or getattr(problem, "fix", None) or (
+        "Check the files given to `python -m dashboard --dataset JSON... --images ROOT "
+        "--runs DIR` (or TRAPLENS_DATASET / TRAPLENS_IMAGES / TRAPLENS_RUNS), then reload.")
+    st.info(how, icon=":material/build:")
+    log.warning("dashboard error page: %s", problem)
+
+
+def fmt_interval(interval: Sequence[float] | None, *, digits: int = 3) -> str:
+    """``"95% CI 0.812–0.861"`` (or an empty string without an interval)."""
+    if interval is None:
+        return ""
+    lo, hi = (float(v) for v in interval)
+    if math.isnan(lo) or math.isnan(hi):
+        return ""
+    return f"95% CI {lo:.{digits}f}–{hi:.{digits}f}"
+
+
+def metric_card(label: str, value: float | int | str, interval: Sequence[float] | None = None,
+                *, digits: int = 3, help: str | None = None) -> None:
+    """A bordered metric with its bootstrap interval underneath (cards in a row line up)."""
+    text = value if isinstance(value, str) else (
+        f"{value:,}" if isinstance(value, (int, np.integer)) else f"{float(value):.{digits}f}")
+    ci = fmt_interval(interval, digits=digits)
+    st.metric(label, text, delta=ci or None, delta_color="off", delta_arrow="off", help=help,
+              border=True, height=150)
+
+
+def link_card(title: str, body: str, page: str, *, label: str = "Open",
+              icon: str | None = None, query_params: dict[str, str] | None = None) -> None:
+    """A bordered finding with a ``st.page_link`` to the page that explains it.
+
+    ``page`` is relative to ``app.py`` (``"app_pages/sequences.py"``); ``query_params`` are
+    that page's own params (the shared view follows by itself).
+    """
+    with st.container(border=True):
+        st.markdown(f"**{title}**")
+        st.markdown(body)
+        page_link(page, label=label, icon=icon, query_params=query_params)
+
+
+def page_link(page: str, *, label: str, icon: str | None = None,
+              query_params: dict[str, str] | None = None) -> None:
+    """``st.page_link`` that degrades to plain text while ``page`` is not in the navigation."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.page_link(page, label=label, icon=icon, query_params=query_params)
+    except StreamlitAPIException:
+        log.debug("page %s not registered", page)
+        st.caption(label)
+
+
+# --- thumbnails -----------------------------------------------------------------------------
+
+def thumb(images_root: str | None, file_name: str, *, size: int = THUMB_SIZE) -> tuple[str | None, str]:
+    """``(path to a cached JPEG thumbnail, "")`` or ``(None, why it cannot be shown)``."""
+    if not images_root:
+        return None, "no image folder set (--images)"
+    from data.images import ImageError, UnsafePath, thumbnail
+    from data.paths import cache_dir
+
+    try:
+        path = thumbnail(images_root, file_name, size=size, cache_dir=cache_dir() / "thumbs")
+    except ImageError as exc:
+        return None, f"image {exc.reason}"
+    except UnsafePath:
+        return None, "unsafe file name"
+    except (ValueError, OSError) as exc:  # anything else the opener lets through
+        log.warning("thumbnail %s: %s", file_name, exc)
+        return None, "image unreadable"
+    return str(path), ""
+
+
+def thumbs(images_root: str | None, file_names: Sequence[str], *,
+           size: int = THUMB_SIZE) -> list[tuple[str | None, str]]:
+    """``thumb()`` for a page of images, decoded in parallel (first view of a page only)."""
+    return list(_POOL.map(lambda f: thumb(images_root, f, size=size), file_names))
+
+
+def placeholder(reason: str, file_name: str = "") -> None:
+    """A labelled grey box where an image cannot be shown."""
+    st.html(
+        "<div style='aspect-ratio:4/3;width:100%;display:flex;align-items:center;"
+        "justify-content:center;flex-direction:column;background:#eceff1;color:#455a64;"
+        "border:1px dashed #90a4ae;border-radius:6px;font-size:0.85rem;text-align:center'>"
+        f"<b>{html.escape(reason)}</b><span style='font-size:0.7rem;word-break:break-all'>"
+        f"{html.escape(file_name)}</span></div>"
+    )
+
+
+def show_image(images_root: str | None, file_name: str, *, size: int = THUMB_SIZE,
+               cached: tuple[str | None, str] | None = None) -> None:
+    """One thumbnail (or placeholder), as wide as its column."""
+    path, why = cached if cached is not None else thumb(images_root, file_name, size=size)
+    if path is None:
+        placeholder(why, file_name)
+    else:
+        st.image(path, width="stretch")
+
+
+# --- captions -------------------------------------------------------------------------------
+
+def fastai_caption(predicted: str, actual: str, loss: float, p_predicted: float,
+                   p_actual: float) -> str:
+    """fastai's ``plot_top_losses`` caption: predicted / actual / loss / p(pred) / p(actual)."""
+    return f"{predicted} / {actual} / {loss:.2f} / {p_predicted:.2f} / {p_actual:.2f}"
+
+
+FASTAI_LEGEND = "Captions: predicted / actual / loss / p(predicted) / p(actual)"
+
+
+def frame_predictions(ev: "EvalSet", idx: np.ndarray | Sequence[int]) -> pd.DataFrame:
+    """Per-image prediction facts for rows ``idx`` of ``ev``.
+
+    Columns: ``image_id``, ``file_name``, ``seq_id``, ``frame_num``, ``predicted``,
+    ``p_predicted``, ``actual`` (the label set joined with "+").
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    probs = np.asarray(ev.probs[idx], dtype=np.float32)
+    pred = probs.argmax(axis=1) if len(idx) else np.zeros(0, dtype=np.int64)
+    classes = np.asarray(ev.classes, dtype=object)
+    labels = np.asarray(ev.labels[idx], dtype=bool)
+    actual = ["+".join(classes[row]) or "(no label)" for row in labels]
+    meta = ev.meta.iloc[idx]
+    return pd.DataFrame({
+        "image_id": meta["image_id"].astype(str).to_numpy(),
+        "file_name": meta["file_name"].astype(str).to_numpy(),
+        "seq_id": meta["seq_id"].astype(str).to_numpy(),
+        "frame_num": meta["frame_num"].to_numpy(),
+        "predicted": classes[pred] if len(idx) else np.zeros(0, dtype=object),
+        "p_predicted": probs[np.arange(len(idx)), pred] if len(idx) else np.zeros(0),
+        "actual": actual,
+    })
+
+
+def fastai_items(ev: "EvalSet", rows: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, *,
+                 largest: bool = True) -> pd.DataFrame:
+    """Gallery rows (``image_id, file_name, seq_id, caption, loss``) with fastai captions.
+
+    ``y_true``/``y_pred`` are the full-length targets of ``ev`` under the page's policy; the
+    loss is ``analysis.ranking.losses`` against the scored actual class. Sorted by loss.
+    """
+    from analysis.ranking import losses
+
+    rows = np.asarray(rows, dtype=np.int64)
+    t, p = y_true[rows], y_pred[rows]
+    probs = np.asarray(ev.probs[rows], dtype=np.float64)
+    onehot = np.zeros(probs.shape, dtype=bool)
+    onehot[np.arange(len(rows)), t] = True
+    loss = losses(probs, onehot, actual=t) if len(rows) else np.zeros(0)
+    classes = np.asarray(ev.classes, dtype=object)
+    meta = ev.meta.iloc[rows]
+    p_pred = probs[np.arange(len(rows)), p]
+    p_act = probs[np.arange(len(rows)), t]
+    out = pd.DataFrame({
+        "image_id": meta["image_id"].astype(str).to_numpy(),
+        "file_name": meta["file_name"].astype(str).to_numpy(),
+        "seq_id": meta["seq_id"].astype(str).to_numpy(),
+        "loss": loss,
+        "caption": [fastai_caption(a, b, c, d, e) for a, b, c, d, e in
+                    zip(classes[p], classes[t], loss, p_pred, p_act)],
+    })
+    order = np.lexsort((np.arange(len(out)), -loss if largest else loss))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def ranked_items(ev: "EvalSet", table: pd.DataFrame) -> pd.DataFrame:
+    """Gallery rows for a ``analysis.ranking.top_losses`` table (joined with file names)."""
+    rows = pd.Index(ev.meta["image_id"].astype(str)).get_indexer(table["image_id"].astype(str))
+    meta = ev.meta.iloc[rows]
+    return pd.DataFrame({
+        "image_id": table["image_id"].astype(str).to_numpy(),
+        "file_name": meta["file_name"].astype(str).to_numpy(),
+        "seq_id": meta["seq_id"].astype(str).to_numpy(),
+        "loss": table["loss"].to_numpy(),
+        "caption": [fastai_caption(*r) for r in table[
+            ["predicted", "actual", "loss", "p_predicted", "p_actual"]].itertuples(index=False)],
+    })
+
+
+# --- dialogs --------------------------------------------------------------------------------
+
+@st.dialog("Image", width="large")
+def large_view(images_root: str | None, file_name: str, caption: str = "") -> None:
+    """The image at up to 1024 px (still through the thumbnail cache, never the original)."""
+    show_image(images_root, file_name, size=LARGE_SIZE)
+    st.caption(f"{caption}  \n`{file_name}`" if caption else f"`{file_name}`")
+
+
+@st.dialog("Capture", width="large")
+def capture_dialog(ev: "EvalSet", seq_id: str, images_root: str | None) -> None:
+    """All frames of one capture, each with its own prediction."""
+    capture_strip(ev, seq_id, images_root=images_root)
+
+
+def capture_strip(ev: "EvalSet", seq_id: str, *, images_root: str | None,
+                  highlight: str | None = None) -> None:
+    """The frames of ``seq_id`` left to right, each captioned with its prediction and labels.
+
+    ``ev`` should be the unfiltered eval set so every frame shows, whatever the page filters.
+    """
+    seq = ev.meta["seq_id"].astype(str).to_numpy()
+    idx = np.flatnonzero(seq == str(seq_id))
+    st.markdown(f"**Capture `{seq_id}`** · {len(idx)} frame(s)")
+    if not len(idx):
+        st.info("No frames of this capture have predictions in this run.")
+        return
+    rows = frame_predictions(ev, idx).sort_values("frame_num", kind="stable")
+    cols = st.columns(max(len(rows), 3))
+    pics = thumbs(images_root, rows["file_name"].tolist(), size=STRIP_SIZE)
+    for col, (_, r), pic in zip(cols, rows.iterrows(), pics):
+        with col:
+            show_image(images_root, r["file_name"], cached=pic)
+            mark = " ◀" if highlight and r["image_id"] == highlight else ""
+            ok = ("<b style='color:#2e7d32'>right</b>"
+                  if r["predicted"] in str(r["actual"]).split("+")
+                  else "<b style='color:#c62828'>wrong</b>")
+            st.markdown(
+                f"<div class='tl-strip-caption' style='font-size:0.8rem'>frame {r['frame_num']}"
+                f"{mark}<br>{ok} pred <b>{html.escape(str(r['predicted']))}</b> "
+                f"({r['p_predicted']:.2f})<br>actual {html.escape(str(r['actual']))}<br>"
+                f"<code>{html.escape(str(r['image_id']))}</code></div>",
+                unsafe_allow_html=True)
+
+
+# --- the gallery ----------------------------------------------------------------------------
+
+def paginate(n: int, *, key: str, per_page: int) -> tuple[int, int]:
+    """Page picker kept in the URL as ``<key>_page``; returns the ``[start, stop)`` rows."""
+    n_pages = max(1, math.ceil(n / per_page))
+    page = min(max(state.get_int(f"{key}_page", 1), 1), n_pages)
+    if n_pages > 1:
+        c1, c2, c3 = st.columns([1, 2, 1])
+        if c1.button("◀ Previous", key=f"{key}_prev", disabled=page <= 1):
+            page -= 1
+        if c3.button("Next ▶", key=f"{key}_next", disabled=page >= n_pages):
+            page += 1
+        c2.markdown(f"<div style='text-align:center'>page {page} of {n_pages}</div>",
+                    unsafe_allow_html=True)
+    state.set_param(f"{key}_page", None if page == 1 else page)
+    start = (page - 1) * per_page
+    return start, min(start + per_page, n)
+
+
+def image_grid(items: pd.DataFrame, *, key: str, images_root: str | None,
+               capture_ev: "EvalSet | None" = None, per_page: int = 24, columns: int = 6,
+               legend: str | None = None, empty: str = "No images to show.") -> None:
+    """A paginated thumbnail gallery with captions, a large view and a capture strip per card.
+
+    Parameters
+    ----------
+    items : DataFrame with ``image_id``, ``file_name``, optional ``caption`` and ``seq_id``.
+    key : page-prefixed widget/URL key (``cm_gal``); the page number is ``<key>_page``.
+    capture_ev : the eval set whose frames the capture strip shows (omit: no capture button).
+    """
+    n = len(items)
+    if n == 0:
+        st.info(empty)
+        return
+    st.caption(f"{n:,} image(s)" + (f" · {legend}" if legend else ""))
+    start, stop = paginate(n, key=key, per_page=per_page)
+    page = items.iloc[start:stop]
+    pics = thumbs(images_root, page["file_name"].astype(str).tolist())
+    cols = st.columns(columns)
+    for i, ((_, row), pic) in enumerate(zip(page.iterrows(), pics)):
+        with cols[i % columns]:
+            _card(row, pic, key=f"{key}_{start + i}", images_root=images_root,
+                  capture_ev=capture_ev)
+
+
+def _card(row: pd.Series, pic: tuple[str | None, str], *, key: str, images_root: str | None,
+          capture_ev: "EvalSet | None") -> None:
+    image_id = str(row["image_id"])
+    caption = str(row.get("caption", "") or "")
+    with st.container(border=True):
+        show_image(images_root, str(row["file_name"]), cached=pic)
+        st.markdown(
+            f"<div class='tl-caption' data-image-id='{html.escape(image_id)}' "
+            f"style='font-size:0.78rem;line-height:1.25' title='{html.escape(image_id)}'>"
+            f"{html.escape(caption)}<br><code style='font-size:0.68rem'>"
+            f"{html.escape(image_id.rsplit('/', 1)[-1])}</code></div>",
+            unsafe_allow_html=True)
+        b1, b2 = st.columns(2)
+        if b1.button("Large", key=f"{key}_big", icon=":material/zoom_in:",
+                     help="open this image large"):
+            large_view(images_root, str(row["file_name"]), caption)
+        if capture_ev is not None and "seq_id" in row and b2.button(
+                "Capture", key=f"{key}_seq", icon=":material/view_carousel:",
+                help="all frames of this capture with their predictions"):
+            capture_dialog(capture_ev, str(row["seq_id"]), images_root)

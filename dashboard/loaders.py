@@ -1,0 +1,343 @@
+"""Cached loaders: every heavy object the pages need, keyed by file path AND mtime.
+
+A cache key always includes ``stamp(path)`` (path, mtime, size), so a rewritten dataset, run or
+curation database is picked up on the next interaction without restarting the server.
+
+Two cache kinds, on purpose:
+
+- ``st.cache_resource`` for the large immutable objects (``Dataset``, ``Run``, ``EvalSet``):
+  ``st.cache_data`` would pickle-copy a (n, C) probability array on every rerun, which alone
+  breaks the 1 s budget on big runs. Callers must treat them as read-only.
+- ``st.cache_data`` for derived tables and figures (small, and copies keep pages honest).
+
+A SQLite connection is never cached: the corrections are read fresh whenever the database's
+mtime changes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard.state import ConfigError, Config
+
+if TYPE_CHECKING:  # pragma: no cover
+    from analysis.evalset import EvalSet
+    from analysis.io import Run
+    from dashboard.state import ViewState
+    from data.cct import Dataset
+
+log = logging.getLogger(__name__)
+
+Stamp = tuple[str, int, int]
+
+#: What a broken dataset, run or image raises while loading; ``app.py`` shows a friendly page.
+LOAD_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+
+
+def data_errors() -> tuple[type[BaseException], ...]:
+    """The specific bad-input errors (DatasetError, PredictionsError, ImageError, ConfigError).
+
+    Narrower than ``LOAD_ERRORS``: around page code a plain ``ValueError`` is a bug and must
+    surface as one.
+    """
+    errors: list[type[BaseException]] = [ConfigError, OSError]
+    for module, name in (("data.cct", "DatasetError"), ("analysis.schema", "PredictionsError"),
+                         ("data.images", "ImageError")):
+        try:
+            errors.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):  # pragma: no cover (module not written yet)
+            log.debug("%s.%s not available", module, name)
+    return tuple(errors)
+
+
+def stamp(path: str | Path) -> Stamp:
+    """``(resolved path, mtime_ns, size)``; ``(path, 0, 0)`` when the file is absent."""
+    p = Path(path).expanduser().resolve()
+    try:
+        st_ = p.stat()
+    except OSError:
+        return (str(p), 0, 0)
+    return (str(p), st_.st_mtime_ns, st_.st_size)
+
+
+def _run_stamp(run_dir: str | Path) -> tuple[Stamp, ...]:
+    d = Path(run_dir)
+    return (stamp(d / "manifest.json"), stamp(d / "predictions.parquet"))
+
+
+def _curation_stamp() -> tuple[Stamp, ...]:
+    from data.paths import curation_db
+
+    db = curation_db()
+    # SQLite in WAL mode writes to the -wal file first; its mtime counts too.
+    return (stamp(db), stamp(str(db) + "-wal"))
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+def list_runs(runs_dir: str | Path) -> list[str]:
+    """Names of the run folders in ``runs_dir`` (sorted by name, as ``analysis.io.list_runs``)."""
+    d = Path(runs_dir)
+    if not d.is_dir():
+        raise ConfigError(
+            f"The runs folder {d} does not exist.",
+            "Point the dashboard at a folder of run folders: `python -m dashboard --runs DIR` "
+            "or set TRAPLENS_RUNS. `make demo` creates demo runs under workspace/runs.")
+    names = _list_runs_cached(str(d.resolve()), stamp(d))
+    if not names:
+        raise ConfigError(
+            f"No run folders (manifest.json + predictions.parquet) in {d}.",
+            "Write one with `python -m training.predict ... --out DIR/<run>` (or `make demo`), "
+            "then reload this page.")
+    return names
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _list_runs_cached(runs_dir: str, dir_stamp: Stamp) -> list[str]:
+    from analysis.io import list_runs as io_list_runs
+
+    return [Path(p).name for p in io_list_runs(runs_dir)]
+
+
+def load_run(run_dir: str | Path) -> "Run":
+    """``analysis.io.load_run`` cached by the manifest's and predictions' mtimes."""
+    return _load_run_cached(str(Path(run_dir).resolve()), _run_stamp(run_dir))
+
+
+@st.cache_resource(show_spinner="Loading run…", max_entries=8)
+def _load_run_cached(run_dir: str, stamps: tuple[Stamp, ...]) -> "Run":
+    from analysis.io import load_run as io_load_run
+
+    return io_load_run(run_dir)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def read_manifest(run_dir: str, file_stamp: Stamp | None = None) -> dict[str, Any]:
+    """The run's ``manifest.json`` as a dict (cheap; used before the predictions load)."""
+    path = Path(run_dir) / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: missing", "Every run folder needs a manifest.json written "
+                          "by `python -m training.predict`.") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})",
+                          "Re-run prediction to rewrite the run folder.") from exc
+
+
+# --- dataset --------------------------------------------------------------------------------
+
+def resolve_data(cfg: Config, run_dir: str | Path) -> tuple[list[str], str | None]:
+    """Dataset JSON paths and image root: the environment's, else those in the run's manifest."""
+    paths = list(cfg.dataset_paths)
+    images = cfg.images_root
+    if not paths or not images:
+        ds = read_manifest(str(run_dir), stamp(Path(run_dir) / "manifest.json")).get(
+            "dataset") or {}
+        base = Path(run_dir)
+        if not paths:
+            paths = [str((base / p).resolve()) if not Path(p).is_absolute() else p
+                     for p in ds.get("paths") or []]
+        if not images and ds.get("images_root"):
+            images = str(ds["images_root"])
+    if not paths:
+        raise ConfigError(
+            "No dataset is configured and the run's manifest names none.",
+            "Pass the COCO Camera Traps JSON file(s): `python -m dashboard --dataset "
+            "SnapshotSerengetiS01.json ... --images ROOT --runs DIR`, or set TRAPLENS_DATASET "
+            "(several files joined with the path separator).")
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise ConfigError(
+            f"Dataset file not found: {missing[0]}",
+            "Check --dataset / TRAPLENS_DATASET; it must name existing COCO Camera Traps JSON "
+            "files (e.g. SnapshotSerengetiS01.json from LILA).")
+    return paths, images
+
+
+def load_dataset(paths: Sequence[str | Path]) -> "Dataset":
+    """``data.cct.load_dataset`` over several JSON files, cached by each file's mtime."""
+    stamps = tuple(stamp(p) for p in paths)
+    return _load_dataset_cached(stamps)
+
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
+def _load_dataset_cached(stamps: tuple[Stamp, ...]) -> "Dataset":
+    from data.cct import load_dataset as cct_load_dataset
+
+    return cct_load_dataset([s[0] for s in stamps])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _slice_options_cached(stamps: tuple[Stamp, ...]) -> dict[str, list]:
+    images = _load_dataset_cached(stamps).images
+
+    def values(col: str) -> list:
+        return sorted(images[col].dropna().astype(str).unique().tolist())
+
+    return {
+        "site": values("location"),
+        "season": values("season"),
+        "frame": sorted(int(f) for f in images["frame_num"].dropna().unique()),
+    }
+
+
+def slice_options(paths: Sequence[str | Path]) -> dict[str, list]:
+    """Choices for the sidebar's slice widgets: sites, seasons and frame positions."""
+    return _slice_options_cached(tuple(stamp(p) for p in paths))
+
+
+# --- corrections and eval sets --------------------------------------------------------------
+
+def corrections(paths: Sequence[str | Path]) -> Any:
+    """Curated label corrections for the dataset (``DecisionStore.corrections``), or None."""
+    db_stamps = _curation_stamp()
+    if db_stamps[0][1] == 0:  # no database yet: nothing was curated
+        return None
+    return _corrections_cached(tuple(stamp(p) for p in paths), db_stamps)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _corrections_cached(ds_stamps: tuple[Stamp, ...], db_stamps: tuple[Stamp, ...]) -> Any:
+    from data.curation import DecisionStore
+
+    store = DecisionStore(db_stamps[0][0])
+    try:
+        return store.corrections(_load_dataset_cached(ds_stamps))
+    finally:  # never keep a SQLite connection in a cache
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+
+
+def _view_key(view: "ViewState", run: str) -> tuple:
+    ds = tuple(stamp(p) for p in view.dataset_paths)
+    fix = _curation_stamp() if view.corrected else None
+    return ds, str((Path(view.runs_dir) / run).resolve()), _run_stamp(Path(view.runs_dir) / run), fix
+
+
+def full_evalset(view: "ViewState", *, run: str | None = None) -> "EvalSet":
+    """The unfiltered image-level ``EvalSet`` of ``run`` (default: the view's run)."""
+    ds, run_dir, run_st, fix = _view_key(view, run or view.run)
+    return _full_evalset_cached(ds, run_dir, run_st, fix)
+
+
+@st.cache_resource(show_spinner="Joining predictions and labels…", max_entries=8)
+def _full_evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None) -> "EvalSet":
+    from analysis.evalset import build_evalset
+
+    dataset = _load_dataset_cached(ds)
+    run = _load_run_cached(run_dir, run_st)
+    corr = _corrections_cached(ds, fix) if fix is not None and fix[0][1] else None
+    return build_evalset(dataset, run, corrections=corr)
+
+
+def evalset(view: "ViewState", *, run: str | None = None, level: str = "image") -> "EvalSet":
+    """The view's image-level ``EvalSet``: split and slice filters applied, corrections if on.
+
+    ``level="sequence"`` aggregates the filtered images into one row per capture
+    (``analysis.evalset.aggregate_sequences``, mean of frame probabilities; first frame's
+    id and metadata); pages pass ``view.level`` where the level matters.
+    """
+    ds, run_dir, run_st, fix = _view_key(view, run or view.run)
+    kwargs = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                          for k, v in view.slice_kwargs().items()))
+    return _evalset_cached(ds, run_dir, run_st, fix, kwargs, level)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None,
+                    kwargs: tuple, level: str) -> "EvalSet":
+    full = _full_evalset_cached(ds, run_dir, run_st, fix)
+    args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs}
+    if any(v is not None for v in args.values()):
+        from analysis.slices import slice_mask
+
+        ev = full.subset(np.asarray(slice_mask(full.meta, **args), dtype=bool))
+    else:
+        ev = full
+    if level == "sequence":
+        from analysis.evalset import aggregate_sequences
+
+        ev = aggregate_sequences(ev, how="mean")
+    return ev
+
+
+def targets(view: "ViewState", *, run: str | None = None,
+            level: str = "image") -> tuple[np.ndarray, np.ndarray]:
+    """``analysis.evalset.targets`` of the view's eval set under the view's scoring policy.
+
+    The cached ``EvalSet`` memoises its targets, so repeated calls cost nothing.
+    """
+    from analysis.evalset import targets as ev_targets
+
+    return ev_targets(evalset(view, run=run, level=level), policy=view.policy)
+
+
+def confusion(view: "ViewState", *, run: str | None = None, level: str = "image") -> np.ndarray:
+    """The (C, C) confusion matrix of the view (rows actual, columns predicted)."""
+    from analysis.metrics import confusion as metrics_confusion
+
+    ev = evalset(view, run=run, level=level)
+    y_true, y_pred = targets(view, run=run, level=level)
+    return metrics_confusion(y_true, y_pred, len(ev.classes))
+
+
+def evaluate(view: "ViewState", *, run: str | None = None, level: str = "image",
+             n_resamples: int = 200) -> dict:
+    """``analysis.metrics.evaluate`` of the view's filtered eval set (with bootstrap intervals)."""
+    ds, run_dir, run_st, fix = _view_key(view, run or view.run)
+    kwargs = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                          for k, v in view.slice_kwargs().items()))
+    return _evaluate_cached(ds, run_dir, run_st, fix, kwargs, level, view.policy, n_resamples)
+
+
+@st.cache_data(show_spinner="Scoring…", max_entries=64)
+def _evaluate_cached(ds, run_dir, run_st, fix, kwargs, level, policy, n_resamples) -> dict:
+    from analysis.metrics import evaluate as metrics_evaluate
+
+    # evaluate() does the sequence aggregation itself: give it the filtered image-level set.
+    ev = _evalset_cached(ds, run_dir, run_st, fix, kwargs, "image")
+    return metrics_evaluate(ev, policy=policy, level=level, n_resamples=n_resamples)
+
+
+def cached_table(name: str, view: "ViewState", fn, *args: Any, **kwargs: Any) -> Any:
+    """Cache ``fn(*args, **kwargs)`` (a page's derived table or figure) for this view.
+
+    ``name`` must identify ``fn`` together with any argument that is not part of the view
+    (e.g. ``f"rank_pairs:k={k}"``): only ``name``, the view and its files' stamps form the key;
+    ``fn``, ``args`` and ``kwargs`` are not hashed.
+    """
+    key = (_view_key(view, view.run), tuple(sorted((k, str(v)) for k, v in view.query().items())))
+    return _cached_table(name, key, fn, args, kwargs)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached_table(name: str, key: tuple, _fn, _args, _kwargs):
+    return _fn(*_args, **_kwargs)
+
+
+def cached_figure(name: str, view: "ViewState", fn, *args: Any, **kwargs: Any):
+    """Like ``cached_table`` for a Plotly figure builder; returns a fresh ``go.Figure``.
+
+    Use this (not ``cached_table``) for figures: a pickled figure comes back with its layout
+    keys reordered, so its JSON, and with it the chart's widget id, changes between reruns,
+    and ``st.plotly_chart(on_select=...)`` then drops the user's click. The figure is cached
+    as its JSON text, which rebuilds identically every time.
+    """
+    import plotly.io as pio
+
+    key = (_view_key(view, view.run), tuple(sorted((k, str(v)) for k, v in view.query().items())))
+    return pio.from_json(_cached_figure_json(name, key, fn, args, kwargs))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _cached_figure_json(name: str, key: tuple, _fn, _args, _kwargs) -> str:
+    return _fn(*_args, **_kwargs).to_json()

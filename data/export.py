@@ -1,0 +1,372 @@
+"""Exports of the curated dataset: corrected COCO Camera Traps JSON, a CSV of the decisions,
+and Camtrap DP observations.
+
+Every file is written atomically (a temporary file in the same folder, flushed and fsynced,
+then ``os.replace``): a crash or a kill mid-export leaves the previous export as it was.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import pandas as pd
+
+from data.curation import COLUMNS, EMPTY_CLASS, DecisionStore
+
+if TYPE_CHECKING:
+    from data.cct import Dataset
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("coco", "csv", "camtrapdp")
+# Fields copied from an image's existing annotation onto an annotation added for a new class:
+# they describe the capture, not the species. Species fields (count, behaviour) become NaN.
+CONTEXT_FIELDS = ("seq_id", "season", "datetime", "location", "subject_id")
+# Camtrap DP 1.0 observations columns written (image level; required ones first).
+OBSERVATION_FIELDS = [
+    "observationID", "deploymentID", "mediaID", "eventID", "eventStart", "eventEnd",
+    "observationLevel", "observationType", "scientificName", "classificationMethod",
+    "classifiedBy", "classificationTimestamp", "observationComments",
+]
+REQUIRED_OBSERVATION_FIELDS = ("observationID", "deploymentID", "mediaID", "eventStart",
+                               "eventEnd", "observationLevel", "observationType")
+OBSERVATION_TYPES = {EMPTY_CLASS: "blank", "human": "human", "vehicle": "vehicle"}
+_NAMESPACE = uuid.UUID("6f1d1c2e-7a0b-4c1e-9a57-3c6b1f0e2d41")
+
+
+class ExportError(ValueError):
+    """An export cannot be written as asked (message names the path and the reason)."""
+
+
+# -- atomic files -------------------------------------------------------------------------
+def _fsync(fh: IO) -> None:
+    """Flush Python's and the OS's buffers of ``fh`` to disk (a hook the tests stall)."""
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[str]], None], *,
+                 newline: str | None = None) -> Path:
+    """Write a text file through ``write(fh)`` so that readers see the old file or the new
+    one, never a part: temporary file beside it, fsync, ``os.replace``, fsync of the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
+            write(fh)
+            _fsync(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return path
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# -- corrected COCO Camera Traps ----------------------------------------------------------
+def corrected_cct(raw: dict, effective: pd.DataFrame, *,
+                  categories: pd.DataFrame | None = None) -> tuple[dict, int]:
+    """Apply corrected label sets to one COCO-CT document; return (new document, n images).
+
+    ``effective`` is ``DecisionStore.effective(dataset)``: ``image_id``, ``labels``, ``scope``,
+    ``decision_id``. A corrected image's annotations are replaced, in place of its first one,
+    by one annotation per corrected class in the decided order; ``sequence_level_annotation``
+    is true for a capture-level decision and false for a frame-level one. An existing
+    annotation of the same class keeps its fields (count, behaviour); a new class gets the
+    capture fields of the image's first annotation and NaN elsewhere. ``categories``
+    (``category_id``, ``name``) supplies classes this file's list lacks.
+    """
+    images = {img["id"]: img for img in raw.get("images", [])}
+    fixes = {r.image_id: r for r in effective.itertuples(index=False) if r.image_id in images}
+    cats = list(raw.get("categories", []))
+    ids = {c["name"]: c["id"] for c in cats}
+    needed = {c for r in fixes.values() for c in r.labels if c not in ids}
+    if needed:
+        known = {} if categories is None else dict(zip(categories["name"],
+                                                       categories["category_id"]))
+        missing = sorted(needed - set(known))
+        if missing:
+            raise ExportError(f"corrected classes {missing} are not categories of the dataset")
+        cats += [{"id": int(known[n]), "name": n} for n in sorted(needed, key=known.get)]
+        ids.update({n: int(known[n]) for n in needed})
+    by_image: dict[str, list[dict]] = {}
+    for ann in raw.get("annotations", []):
+        if ann.get("image_id") in fixes:
+            by_image.setdefault(ann["image_id"], []).append(ann)
+    name_of = {c["id"]: c["name"] for c in cats}
+
+    def replacement(image_id: str) -> list[dict]:
+        fix = fixes[image_id]
+        old = by_image.get(image_id, [])
+        template = old[0] if old else None
+        out = []
+        for name in fix.labels:
+            same = next((a for a in old if name_of.get(a.get("category_id")) == name), None)
+            if same is not None:
+                ann = dict(same)
+            else:
+                ann = {k: float("nan") for k in (template or {})}
+                img = images[image_id]
+                ann.update({k: img[k] for k in CONTEXT_FIELDS if k in img})
+                ann.update({k: template[k] for k in CONTEXT_FIELDS if template and k in template})
+                ann["id"] = str(uuid.uuid5(_NAMESPACE, f"{image_id}|{name}|{fix.decision_id}"))
+                ann["image_id"] = image_id
+                ann["category_id"] = ids[name]
+            ann["sequence_level_annotation"] = fix.scope == "capture"
+            out.append(ann)
+        return out
+
+    annotations: list[dict] = []
+    for ann in raw.get("annotations", []):
+        image_id = ann.get("image_id")
+        if image_id not in fixes:
+            annotations.append(ann)
+        elif ann is by_image[image_id][0]:
+            annotations.extend(replacement(image_id))
+    annotations.extend(a for i in fixes if i not in by_image for a in replacement(i))
+    doc = dict(raw)
+    doc["categories"] = cats
+    doc["annotations"] = annotations
+    return doc, len(fixes)
+
+
+def _coco_targets(sources: Sequence[Path], out: Path) -> list[Path]:
+    """One output per input: ``out`` itself when it ends in .json (one input only), else a
+    folder holding each input under its own file name."""
+    if out.suffix.lower() == ".json":
+        if len(sources) != 1:
+            raise ExportError(f"--out {out}: {len(sources)} input files give {len(sources)} "
+                              "outputs; pass a folder instead of a .json file")
+        targets = [out]
+    else:
+        names = [s.name for s in sources]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ExportError(f"input files share the name(s) {dup}; export them separately")
+        targets = [out / n for n in names]
+    for src, dst in zip(sources, targets):
+        if dst.resolve() == src.resolve():
+            raise ExportError(f"--out {dst}: refusing to overwrite the input file")
+    return targets
+
+
+def export_coco(dataset: "Dataset", store: DecisionStore, out: str | Path) -> list[Path]:
+    """Write the corrected COCO Camera Traps JSON (one file per input file); return paths."""
+    from tqdm import tqdm
+
+    from data.cct import read_cct_json
+
+    sources = [Path(s["path"]) for s in dataset.sources]
+    targets = _coco_targets(sources, Path(out))
+    effective = store.effective(dataset)
+    written = []
+    for src, dst in tqdm(list(zip(sources, targets)), desc="export coco", unit="file",
+                         leave=False, disable=None):
+        raw = read_cct_json(src)
+        doc, n = corrected_cct(raw, effective, categories=dataset.categories)
+        info = dict(doc.get("info") or {})
+        info["traplens_corrections"] = {
+            "source": src.name, "decisions_db": str(store.path), "exported_at": _now(),
+            "images_corrected": n}
+        doc["info"] = info
+        # NaN stays a bare token, as in the published files (data.cct reads it back).
+        written.append(atomic_write(dst, lambda fh, d=doc: json.dump(d, fh, allow_nan=True)))
+        log.info("%s: %d corrected images -> %s", src.name, n, dst)
+    return written
+
+
+# -- CSV of decisions ---------------------------------------------------------------------
+def decisions_csv_frame(store: DecisionStore) -> pd.DataFrame:
+    """The decisions table as it is written to CSV (labels comma-joined, ts ISO UTC)."""
+    df = store.decisions()
+    for col in ("labels_before", "labels_after"):
+        df[col] = [",".join(v) for v in df[col]]
+    df["ts"] = [t.isoformat(timespec="microseconds") for t in df["ts"]]
+    return df[COLUMNS]
+
+
+def export_csv(store: DecisionStore, out: str | Path) -> Path:
+    """Write every decision (the append-only table, oldest first) to one CSV file."""
+    out = Path(out)
+    if out.is_dir():
+        out = out / "decisions.csv"
+    df = decisions_csv_frame(store)
+    path = atomic_write(out, lambda fh: df.to_csv(fh, index=False), newline="")
+    log.info("%d decisions -> %s", len(df), path)
+    return path
+
+
+# -- Camtrap DP ---------------------------------------------------------------------------
+def deployment_ids(seq_ids: pd.Series, locations: pd.Series) -> pd.Series:
+    """Snapshot Serengeti seq ids are ``season#site#roll#capture``: the deployment is the
+    camera's roll, ``season#site#roll``. Without '#', fall back to the location."""
+    seq = seq_ids.astype("string")
+    parts = seq.str.rsplit("#", n=1)
+    head = parts.str[0].where(seq.str.count("#") >= 2)
+    return head.fillna(locations.astype("string")).fillna("unknown")
+
+
+def observations(dataset: "Dataset", store: DecisionStore, *,
+                 utc_offset: str = "+03:00") -> pd.DataFrame:
+    """Camtrap DP observations at image (media) level, one per class of each image.
+
+    Corrected images carry the curator (``classifiedBy``) and decision time
+    (``classificationTimestamp``); the others keep the dataset's labels, whose classifier
+    the source files do not record. Event times are the camera's local time with
+    ``utc_offset`` (Snapshot Serengeti: East Africa Time, +03:00).
+    """
+    if not re.fullmatch(r"Z|[+-](0\d|1[0-4]):[0-5]\d", utc_offset):
+        raise ExportError(f"--utc-offset {utc_offset!r}: expected Z or +HH:MM / -HH:MM")
+    eff = store.effective(dataset)
+    corrected = set(eff["image_id"])
+    labels = dataset.labels
+    orig = labels.loc[~labels["image_id"].isin(corrected), ["image_id", "class", "rank"]]
+    orig = orig.assign(**{"class": orig["class"].astype(str), "classifiedBy": "",
+                          "classificationTimestamp": "", "observationComments": ""})
+    fixed = eff.assign(rank=[list(range(len(v))) for v in eff["labels"]]).explode(
+        ["labels", "rank"]).rename(columns={"labels": "class"})
+    fixed = fixed.assign(
+        classifiedBy=fixed["curator"],
+        classificationTimestamp=fixed["ts"],
+        observationComments=[f"TrapLens {s}-level decision {d}" for s, d in
+                             zip(fixed["scope"], fixed["decision_id"])])
+    cols = ["image_id", "class", "rank", "classifiedBy", "classificationTimestamp",
+            "observationComments"]
+    obs = pd.concat([orig[cols], fixed[cols]], ignore_index=True)
+    images = dataset.images[["image_id", "seq_id", "location", "datetime"]]
+    obs = obs.merge(images, on="image_id", how="left", validate="many_to_one")
+    order = pd.Series(range(len(images)), index=images["image_id"])
+    obs = obs.assign(_o=obs["image_id"].map(order)).sort_values(["_o", "rank"], kind="stable")
+    when = obs["datetime"].dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
+    when = when.where(when == "", when + utc_offset)
+    kind = obs["class"].map(OBSERVATION_TYPES).fillna("animal")
+    return pd.DataFrame({
+        "observationID": obs["image_id"].astype(str) + "#" + obs["rank"].astype(str),
+        "deploymentID": deployment_ids(obs["seq_id"], obs["location"]).to_numpy(),
+        "mediaID": obs["image_id"].to_numpy(),
+        "eventID": obs["seq_id"].astype(str).to_numpy(),
+        "eventStart": when.to_numpy(),
+        "eventEnd": when.to_numpy(),
+        "observationLevel": "media",
+        "observationType": kind.to_numpy(),
+        "scientificName": obs["class"].where(kind == "animal", "").to_numpy(),
+        "classificationMethod": "human",
+        "classifiedBy": obs["classifiedBy"].to_numpy(),
+        "classificationTimestamp": obs["classificationTimestamp"].to_numpy(),
+        "observationComments": obs["observationComments"].to_numpy(),
+    })[OBSERVATION_FIELDS]
+
+
+def _datapackage(dataset: "Dataset", store: DecisionStore, obs: pd.DataFrame) -> dict:
+    required = set(REQUIRED_OBSERVATION_FIELDS)
+    curators = sorted(c for c in obs["classifiedBy"].unique() if c)
+    return {
+        "name": "traplens-corrected-observations",
+        "title": "Observations of a curated camera-trap dataset (TrapLens export)",
+        "description": "Image-level Camtrap DP 1.0 observations: the dataset's labels with "
+                       "the curators' corrections applied. Only the observations table is "
+                       "included (the source files hold no deployment coordinates).",
+        "created": _now(),
+        "contributors": [{"title": c, "role": "contributor"} for c in curators],
+        "sources": [{"title": Path(s["path"]).name, "sha256": s.get("sha256")}
+                    for s in dataset.sources],
+        "taxonomic": [{"scientificName": c} for c in dataset.classes
+                      if c not in OBSERVATION_TYPES],
+        "resources": [{
+            "name": "observations", "path": "observations.csv",
+            "profile": "tabular-data-resource", "format": "csv", "mediatype": "text/csv",
+            "encoding": "utf-8",
+            "schema": {
+                "fields": [{"name": f, "type": "string",
+                            **({"constraints": {"required": True}} if f in required else {})}
+                           for f in OBSERVATION_FIELDS],
+                "primaryKey": "observationID"},
+        }],
+        "traplens": {"decisions_db": str(store.path), "n_observations": len(obs)},
+    }
+
+
+def export_camtrapdp(dataset: "Dataset", store: DecisionStore, out: str | Path, *,
+                     utc_offset: str = "+03:00") -> list[Path]:
+    """Write ``observations.csv`` and ``datapackage.json`` into the folder ``out``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out}: Camtrap DP is a folder, and this is a file")
+    obs = observations(dataset, store, utc_offset=utc_offset)
+    package = _datapackage(dataset, store, obs)
+    # Observations first: a crash between the two leaves new rows beside an older descriptor,
+    # both complete and readable.
+    paths = [atomic_write(out / "observations.csv", lambda fh: obs.to_csv(fh, index=False),
+                          newline=""),
+             atomic_write(out / "datapackage.json",
+                          lambda fh: json.dump(package, fh, indent=2))]
+    log.info("%d observations -> %s", len(obs), out)
+    return paths
+
+
+# -- entry points -------------------------------------------------------------------------
+def export(dataset: "Dataset", store: DecisionStore, out: str | Path, *, format: str,
+           utc_offset: str = "+03:00") -> list[Path]:
+    """Write one export (``format`` in FORMATS) and return the files written."""
+    if format == "coco":
+        return export_coco(dataset, store, out)
+    if format == "csv":
+        return [export_csv(store, out)]
+    if format == "camtrapdp":
+        return export_camtrapdp(dataset, store, out, utc_offset=utc_offset)
+    raise ExportError(f"unknown export format {format!r}; expected one of {FORMATS}")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from data.cct import load_dataset
+    from data.paths import curation_db
+
+    db = Path(args.decisions or curation_db())
+    if not db.exists():
+        raise ExportError(f"--decisions {db}: no such decisions database")
+    store = DecisionStore(db)
+    dataset = load_dataset(args.dataset) if args.format != "csv" else None
+    paths = export(dataset, store, args.out, format=args.format, utc_offset=args.utc_offset)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``export`` to ``python -m data``."""
+    p = subparsers.add_parser(
+        "export", help="export the curated dataset",
+        description="coco: corrected COCO Camera Traps JSON (one file per input; --out is a "
+                    ".json file for one input, else a folder); csv: the decisions table; "
+                    "camtrapdp: a folder with observations.csv and datapackage.json.")
+    p.add_argument("--dataset", nargs="+", required=True, metavar="JSON")
+    p.add_argument("--decisions", metavar="DB",
+                   help="SQLite file (default: $TRAPLENS_HOME/curation.sqlite)")
+    p.add_argument("--out", required=True, metavar="PATH")
+    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--utc-offset", default="+03:00",
+                   help="camera clock's UTC offset for Camtrap DP times (default +03:00, EAT)")
+    p.set_defaults(func=_cmd_export)

@@ -1,0 +1,124 @@
+"""``make demo``: the demo dataset, two trained runs, then whatever dashboard exists.
+
+    python -m scripts.demo              # build what is missing, then serve the dashboard
+    python -m scripts.demo --no-serve   # build only
+
+Runs, as the original Snapshot Serengeti project compared them (both predict every image, so
+the dashboard can show train, val and test):
+
+- ``baseline``: all frames, 90 % of the empty training images dropped (``--empty-keep 0.1``);
+- ``first-frames``: the first frame of each capture only (same empty-keep).
+
+CPU budget (2 cores): inputs are 160 px (the demo frames are 512x384 and the animals large, so
+160 px keeps them recognisable at a third of the cost of 224 px); stage 1 trains the classifier
+on frozen-backbone features cached under ``cache_dir()`` and shared by both runs; the fine-tuning
+stage is skipped (``epochs=0``), as it would cost minutes per epoch on two cores. Existing runs
+are reused: a rerun goes straight to the dashboard.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from data.paths import demo_dir, runs_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+N_IMAGES = 3000
+SEED = 0
+IMAGE_SIZE = 160
+RUNS = {"baseline": {"first_frame_only": False}, "first-frames": {"first_frame_only": True}}
+
+log = logging.getLogger("scripts.demo")
+
+
+def demo_config(dataset: list[str], images: str, out: str, *, first_frame_only: bool = False,
+                workers: int = 2):
+    """The demo's training configuration (also used by tests/trained_run.py)."""
+    from training.config import TrainConfig
+
+    return TrainConfig(dataset=dataset, images=images, out=out, image_size=IMAGE_SIZE,
+                       batch_size=64, epochs_frozen=12, epochs=0, lr="auto", patience=4,
+                       split="location", val_fraction=0.15, test_fraction=0.15,
+                       empty_keep=0.1, first_frame_only=first_frame_only, cache_features=True,
+                       predict_split="all", device="cpu", workers=workers, seed=SEED)
+
+
+def ensure_dataset(root: Path, *, n_images: int) -> tuple[list[str], str]:
+    """The demo dataset's JSON files and image root, generated when absent."""
+    from data import demo
+
+    jsons = [root / demo.JSON_NAMES[s] for s in demo.SEASONS]
+    if not (root / demo.TRUTH_NAME).is_file() or not all(p.is_file() for p in jsons):
+        log.info("generating the demo dataset (%d images) in %s", n_images, root)
+        demo.make_demo(root, n_images=n_images, seed=SEED, progress=True)
+    return [str(p) for p in jsons], str(root / demo.IMAGES_DIR)
+
+
+def is_complete(run_dir: Path) -> bool:
+    return (run_dir / "manifest.json").is_file() and (run_dir / "predictions.parquet").is_file()
+
+
+def ensure_runs(dataset: list[str], images: str, runs: Path) -> dict[str, dict]:
+    summaries = {}
+    for name, options in RUNS.items():
+        run_dir = runs / name
+        if not is_complete(run_dir):
+            from training.train import main as train
+
+            log.info("training run %r", name)
+            train(demo_config(dataset, images, str(run_dir), **options))
+        summary = run_dir / "train_summary.json"
+        summaries[name] = json.loads(summary.read_text()) if summary.is_file() else {}
+    return summaries
+
+
+def report(summaries: dict[str, dict]) -> None:
+    for name, s in summaries.items():
+        if s:
+            print(f"run {name:13s} val macro-F1 {s['best_val_macro_f1']:.3f} (epoch "
+                  f"{s['best_epoch']}) vs majority-class baseline "
+                  f"{s['majority_val_macro_f1']:.3f} ({s['majority_class']}); "
+                  f"{s['n_train']} train / {s['n_val']} val images", flush=True)
+
+
+def serve(dataset: list[str], images: str, runs: Path) -> None:
+    if not (ROOT / "dashboard" / "__main__.py").is_file():
+        print("dashboard/__main__.py does not exist yet: nothing to serve", flush=True)
+        return
+    argv = [sys.executable, "-m", "dashboard", "--dataset", *dataset, "--images", images,
+            "--runs", str(runs)]
+    print("serving:", " ".join(argv), flush=True)
+    os.chdir(ROOT)
+    os.execv(sys.executable, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__.split("\n")[0])
+    p.add_argument("--no-serve", action="store_true", help="build the runs, do not serve")
+    p.add_argument("--n-images", type=int, default=N_IMAGES)
+    p.add_argument("--dataset-only", action="store_true",
+                   help="only make sure the demo dataset exists; print DATASET=... IMAGES=... "
+                        "for a shell's eval (scripts/gpu-check.sh)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    t0 = time.perf_counter()
+    dataset, images = ensure_dataset(demo_dir(), n_images=args.n_images)
+    if args.dataset_only:
+        print(f"DATASET={shlex.quote(' '.join(dataset))} IMAGES={shlex.quote(images)}")
+        return 0
+    runs = runs_dir()
+    report(ensure_runs(dataset, images, runs))
+    print(f"demo ready in {time.perf_counter() - t0:.1f} s: runs in {runs}", flush=True)
+    if not args.no_serve:
+        serve(dataset, images, runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

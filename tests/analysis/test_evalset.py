@@ -1,0 +1,194 @@
+"""analysis.evalset: joining a run with a COCO-CT dataset, corrections, subsets."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.evalset import (CorrectionsError, EvalSet, build_evalset, capture_codes,
+                              targets)
+from analysis.io import load_run, write_run
+from analysis.metrics import confusion, evaluate, summary
+from analysis.schema import PredictionsError
+from data.cct import load_dataset
+
+CATEGORIES = {0: "empty", 5: "zebra", 19: "gazellethomsons", 47: "wildebeest"}
+# image id -> (seq, frame, labels in annotation order)
+IMAGES = {
+    "s1a": ("S1", 1, ["zebra"]), "s1b": ("S1", 2, ["zebra"]),
+    "s2a": ("S2", 1, ["zebra", "wildebeest"]), "s2b": ("S2", 2, ["zebra", "wildebeest"]),
+    "s3a": ("S3", 1, ["empty"]), "s3b": ("S3", 2, ["empty"]), "s3c": ("S3", 3, ["empty"]),
+    "s4a": ("S4", 1, ["gazellethomsons"]),
+    "s5a": ("S5", 1, []),  # no annotation: not evaluable
+}
+# Manifest class order differs from the dataset's (ascending id) on purpose.
+RUN_CLASSES = ["wildebeest", "zebra", "empty", "gazellethomsons"]
+
+
+def _write_cct(path):
+    images, anns = [], []
+    for iid, (seq, frame, labels) in IMAGES.items():
+        images.append({"id": iid, "file_name": f"{iid}.JPG", "seq_id": seq, "frame_num": frame,
+                       "seq_num_frames": 3, "location": "D04", "datetime":
+                       "2010-07-18 16:26:14", "width": 10, "height": 10, "corrupt": False})
+        name_to_id = {v: k for k, v in CATEGORIES.items()}
+        for lab in labels:
+            anns.append({"id": f"{iid}-{lab}", "image_id": iid, "seq_id": seq, "season": "S1",
+                         "category_id": name_to_id[lab], "sequence_level_annotation": True,
+                         "count": "1"})
+    doc = {"info": {"version": "test"},
+           "categories": [{"id": k, "name": v} for k, v in CATEGORIES.items()],
+           "images": images, "annotations": anns}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+PROBS = {  # in RUN_CLASSES order: wildebeest, zebra, empty, gazellethomsons
+    "s1a": [0.1, 0.8, 0.05, 0.05], "s1b": [0.1, 0.2, 0.6, 0.1],          # zebra; empty (wrong)
+    "s2a": [0.7, 0.2, 0.05, 0.05], "s2b": [0.1, 0.2, 0.1, 0.6],          # wildebeest (ok: set)
+    "s3a": [0.0, 0.0, 1.0, 0.0], "s3b": [0.0, 0.1, 0.9, 0.0], "s3c": [0.1, 0.0, 0.9, 0.0],
+    "s4a": [0.1, 0.1, 0.1, 0.7], "s5a": [0.0, 0.0, 1.0, 0.0],
+}
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return load_dataset([_write_cct(tmp_path / "tiny.json")])
+
+
+def _run(tmp_path, ids=None, classes=RUN_CLASSES, name="run"):
+    ids = list(PROBS) if ids is None else ids
+    probs = np.array([PROBS[i] for i in ids], np.float32)
+    write_run(tmp_path / name, manifest={"classes": classes, "dataset": {}, "model": {},
+                                         "training": {}, "software": {}},
+              image_ids=ids, probs=probs, split="test")
+    return load_run(tmp_path / name)
+
+
+def test_build_aligns_rows_in_dataset_order(dataset, tmp_path):
+    shuffled = ["s4a", "s2b", "s1a", "s3c", "s1b", "s2a", "s3a", "s3b", "s5a"]
+    ev = build_evalset(dataset, _run(tmp_path, shuffled))
+    assert isinstance(ev, EvalSet) and ev.classes == RUN_CLASSES
+    assert ev.image_ids.tolist() == [i for i in IMAGES if i != "s5a"]  # unlabeled left out
+    np.testing.assert_array_equal(ev.probs[0], np.float32(PROBS["s1a"]))
+    assert ev.labels[ev.image_ids.tolist().index("s2a")].tolist() == [True, True, False, False]
+    assert ev.primary[ev.image_ids.tolist().index("s2a")] == RUN_CLASSES.index("zebra")
+    assert list(ev.meta.columns) == ["image_id", "file_name", "seq_id", "frame_num",
+                                     "seq_num_frames", "location", "season", "day_night",
+                                     "datetime", "split"]
+    assert ev.meta["image_id"].tolist() == ev.image_ids.tolist()
+    assert ev.missing == []
+
+
+def test_missing_ids_are_reported_not_fatal(dataset, tmp_path):
+    ev = build_evalset(dataset, _run(tmp_path, ["s1a", "s3a", "s4a"]))
+    assert ev.missing == ["s1b", "s2a", "s2b", "s3b", "s3c", "s5a"]
+    assert len(ev) == 3
+
+
+def test_unknown_ids_and_class_mismatch_are_refused(dataset, tmp_path):
+    run = _run(tmp_path)
+    run.image_ids = np.array(list(run.image_ids[:-1]) + ["ghost"], dtype=object)
+    with pytest.raises(PredictionsError, match=r"column 'image_id': 1 id\(s\) not in the "
+                                               r"dataset, e.g. row 8: 'ghost'"):
+        build_evalset(dataset, run)
+    other = _run(tmp_path, classes=["wildebeest", "zebra", "empty", "lion"], name="lion")
+    with pytest.raises(PredictionsError, match=r"missing from manifest \['gazellethomsons'\]"):
+        build_evalset(dataset, other)
+
+
+def test_set_and_primary_policies_on_multi_species_images(dataset, tmp_path):
+    ev = build_evalset(dataset, _run(tmp_path))
+    ids = ev.image_ids.tolist()
+    y_true, y_pred = targets(ev, policy="set")
+    i = ids.index("s2a")   # wildebeest predicted, {zebra, wildebeest} annotated: correct
+    assert y_true[i] == y_pred[i] == RUN_CLASSES.index("wildebeest")
+    j = ids.index("s2b")   # gazelle predicted: charged to zebra (0.2 > 0.1)
+    assert (y_true[j], y_pred[j]) == (RUN_CLASSES.index("zebra"), 3)
+    y_true_p, _ = targets(ev, policy="primary")
+    assert y_true_p[i] == RUN_CLASSES.index("zebra")  # first annotation only
+
+
+def test_corrections_change_metrics_without_rerunning(dataset, tmp_path):
+    run = _run(tmp_path)
+    before = build_evalset(dataset, run)
+    acc0 = summary(confusion(*targets(before, policy="set"), 4))["accuracy"]
+    # s1b is really empty (the zebra left), s2b shows a gazelle.
+    fixes = pd.DataFrame({"image_id": ["s1b", "s2b"],
+                          "labels": [("empty",), ("gazellethomsons", "zebra")]})
+    after = build_evalset(dataset, run, corrections=fixes)
+    acc1 = summary(confusion(*targets(after, policy="set"), 4))["accuracy"]
+    assert acc0 == pytest.approx(6 / 8) and acc1 == pytest.approx(8 / 8)
+    k = after.image_ids.tolist().index("s2b")
+    assert after.primary[k] == RUN_CLASSES.index("gazellethomsons")
+    assert after.labels[k].tolist() == [False, True, False, True]
+    assert before.labels[k].tolist() == [True, True, False, False]  # input not mutated
+    assert evaluate(after, n_resamples=0)["accuracy"] == acc1
+
+
+def test_empty_tuple_correction_removes_image(dataset, tmp_path):
+    fixes = pd.DataFrame({"image_id": ["s1b", "s3a"], "labels": [(), ["empty"]]})
+    ev = build_evalset(dataset, _run(tmp_path), corrections=fixes)
+    assert "s1b" not in ev.image_ids.tolist() and len(ev) == 7
+
+
+@pytest.mark.parametrize("fixes,match", [
+    (pd.DataFrame({"image_id": ["s1a"], "labels": [("unicorn",)]}),
+     r"image 's1a' names unknown class 'unicorn'"),
+    (pd.DataFrame({"image_id": ["s1a"], "labels": [3]}), r"field 'labels' of image 's1a'"),
+    (pd.DataFrame({"image_id": ["s1a"]}), r"missing column 'labels'"),
+])
+def test_bad_corrections(dataset, tmp_path, fixes, match):
+    with pytest.raises(CorrectionsError, match=match):
+        build_evalset(dataset, _run(tmp_path), corrections=fixes)
+
+
+def test_subset_slices_everything_and_keeps_cached_targets(dataset, tmp_path):
+    ev = build_evalset(dataset, _run(tmp_path))
+    y_true, y_pred = targets(ev, policy="set")
+    mask = ev.meta["seq_id"].astype(str).isin(["S2", "S3"]).to_numpy()
+    sub = ev.subset(mask)
+    assert sub.image_ids.tolist() == ["s2a", "s2b", "s3a", "s3b", "s3c"]
+    assert len(sub.meta) == len(sub.probs) == len(sub.labels) == len(sub.primary) == 5
+    np.testing.assert_array_equal(targets(sub, policy="set")[0], y_true[mask])
+    codes, n = capture_codes(sub)
+    assert n == 2 and codes.tolist() == [0, 0, 1, 1, 1]
+    with pytest.raises(ValueError, match="mask has shape"):
+        ev.subset(mask[:3])
+
+
+def test_real_fixture_slice(serengeti_slice, tmp_path):
+    ds = load_dataset([serengeti_slice])
+    ids = ds.images["image_id"].tolist()
+    probs = np.full((len(ids), len(ds.classes)), 1 / len(ds.classes), np.float32)
+    write_run(tmp_path / "real", manifest={"classes": ds.classes, "dataset": {}, "model": {},
+                                           "training": {}, "software": {}},
+              image_ids=ids[:-2], probs=probs[:-2], split="test")
+    ev = build_evalset(ds, load_run(tmp_path / "real"))
+    assert ev.missing == ids[-2:]
+    mongoose = ev.meta["seq_id"].astype(str).str.endswith("#43").to_numpy()
+    assert mongoose.sum() == 3
+    assert ev.labels[mongoose][:, ev.class_index("mongoose")].all()
+
+
+@pytest.mark.slow
+def test_synthetic_run_over_the_demo_imitates_a_model(demo_small, synthetic_run):
+    """tests/synth.py writes a valid run whose errors follow demo_truth.json."""
+    truth = json.loads(demo_small.truth.read_text())["images"]
+    ev = build_evalset(load_dataset(demo_small.json_paths), load_run(synthetic_run))
+    assert len(ev) > 300
+    unreadable = {u["image_id"] for u in load_run(synthetic_run).manifest["unreadable"]}
+    assert set(ev.missing) == unreadable  # missing/truncated frames have no prediction
+    phen = [truth[i]["phenomena"] for i in ev.image_ids]
+    inherited = np.array(["inherited_label" in p for p in phen])
+    empty = ev.class_index("empty")
+    assert inherited.any()
+    # Frames that only inherited their label look empty to the "model" most of the time...
+    assert (ev.pred[inherited] == empty).mean() > 0.6
+    # ...so they are errors under both policies, while ordinary frames are mostly right.
+    y_true, y_pred = targets(ev, policy="set")
+    assert (y_true != y_pred)[inherited].mean() > 0.6
+    plain = np.array([not p or p == ["night"] for p in phen])
+    assert (y_true == y_pred)[plain].mean() > 0.7

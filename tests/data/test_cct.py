@@ -1,0 +1,349 @@
+"""data.cct: the loader on the real slice, the streaming reader, merging, errors, the cache."""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import cct
+from data.cct import DatasetError, load_dataset, read_cct_json
+from tests.data.cct_helpers import (CATEGORIES, annotation, image, small_season,
+                                    write_cct)
+
+MONGOOSE_SEQ = "SER_S1#D04#6#43"
+
+
+# --- the real fixture slice ----------------------------------------------------------------
+
+@pytest.fixture
+def slice_ds(serengeti_slice):
+    return load_dataset([serengeti_slice])
+
+
+def test_slice_counts(slice_ds):
+    ds = slice_ds
+    assert len(ds.images) == 12
+    assert ds.n_annotations == 12 and len(ds.labels) == 12
+    assert len(ds.sequences) == 4
+    assert len(ds.categories) == 61 and len(ds.classes) == 61
+    assert ds.classes[0] == "empty" and ds.classes[18] == "elephant"
+    assert list(ds.categories["category_id"]) == sorted(ds.categories["category_id"])
+    assert ds.problems.empty
+
+
+def test_slice_dtypes(slice_ds):
+    img, lab = slice_ds.images, slice_ds.labels
+    expected = {"image_id": "str", "file_name": "str", "seq_id": "category",
+                "frame_num": "int16", "seq_num_frames": "Int16", "location": "category",
+                "season": "category", "datetime": "datetime64[ns]", "day_night": "category",
+                "width": "Int32", "height": "Int32", "corrupt": "bool"}
+    assert {c: str(t) for c, t in img.dtypes.items()} == expected
+    assert list(lab.columns) == ["image_id", "category_id", "class", "rank", "count",
+                                 "sequence_level"]
+    assert list(lab["class"].cat.categories) == slice_ds.classes
+    assert list(slice_ds.sequences.columns) == ["seq_id", "location", "season", "n_frames",
+                                                "n_images", "start"]
+
+
+def test_slice_frames_are_one_based(slice_ds):
+    img = slice_ds.images
+    assert sorted(img["frame_num"].unique()) == [1, 2, 3]
+    assert (img.groupby("seq_id", observed=True)["frame_num"].min() == 1).all()
+    assert (img["seq_num_frames"] == 3).all()
+    assert set(img["season"]) == {"S1"} and set(img["location"]) == {"D04"}
+
+
+def test_slice_nan_handling(slice_ds):
+    lab = slice_ds.labels.set_index("image_id")
+    empty = lab[lab["class"] == "empty"]
+    assert len(empty) == 3 and empty["count"].isna().all()   # bare NaN -> missing
+    assert set(lab.loc[lab["class"] != "empty", "count"]) == {"1"}
+    assert lab["sequence_level"].all()
+
+
+def test_slice_missing_frames(slice_ds):
+    img = slice_ds.images.set_index("image_id")
+    missing = img[img["width"].isna()]
+    assert [i.rsplit("_", 1)[1] for i in missing.index] == ["PICT0276", "PICT0277"]
+    assert missing["height"].isna().all()
+    assert list(missing["frame_num"]) == [2, 3]
+    assert img["width"].dropna().eq(2048).all()
+
+
+def test_slice_mongoose_capture(slice_ds):
+    ds = slice_ds
+    seq = ds.images[ds.images["seq_id"] == MONGOOSE_SEQ].sort_values("frame_num")
+    sets = ds.label_sets()
+    assert [sets[i] for i in seq["image_id"]] == [("mongoose",)] * 3  # frames 2-3 inherit
+    m = ds.label_matrix(list(seq["image_id"]), ds.classes)
+    assert m.shape == (3, 61) and m[:, ds.classes.index("mongoose")].all() and m.sum() == 3
+    assert (ds.primary_index(list(seq["image_id"]), ds.classes)
+            == ds.classes.index("mongoose")).all()
+
+
+def test_slice_datetime_and_day_night(slice_ds):
+    img = slice_ds.images.set_index("image_id")
+    first = img.loc["S1/D04/D04_R6/S1_D04_R6_PICT0020"]
+    assert first["datetime"] == pd.Timestamp("2010-08-19 18:24:57")
+    assert first["day_night"] == "night"      # 18:24 is outside 6..17
+    assert img.loc["S1/D04/D04_R6/S1_D04_R6_PICT0128", "day_night"] == "day"
+    seq = slice_ds.sequences.set_index("seq_id")
+    assert seq.loc[MONGOOSE_SEQ, "start"] == pd.Timestamp("2010-08-23 11:20:43")
+    assert (seq["n_images"] == 3).all() and (seq["n_frames"] == 3).all()
+
+
+def test_slice_sources(slice_ds, serengeti_slice):
+    (src,) = slice_ds.sources
+    assert src["path"] == str(serengeti_slice.resolve())
+    assert src["size"] == serengeti_slice.stat().st_size and len(src["sha256"]) == 64
+
+
+def test_read_cct_json_slice(serengeti_slice):
+    doc = read_cct_json(serengeti_slice)
+    assert len(doc["images"]) == 12 and len(doc["categories"]) == 61
+    assert np.isnan(doc["annotations"][-1]["count"])
+
+
+# --- sentinels, seasons, labels ------------------------------------------------------------
+
+def test_sentinels_and_season_from_seq_id(tmp_path):
+    imgs = [image("x1", seq="SER_S3#C01#2#9", frame=1, n=-1, location="unknown", dt="unknown",
+                  width=-1),
+            image("x2", seq="SER_S3#C01#2#9", frame=2, n=-1, location="unknown",
+                  dt="2011-01-02 07:00:00")]
+    ds = load_dataset([write_cct(tmp_path / "a.json", imgs, [])], cache=False)
+    img = ds.images.set_index("image_id")
+    assert img["seq_num_frames"].isna().all() and img["location"].isna().all()
+    assert pd.isna(img.loc["x1", "datetime"]) and pd.isna(img.loc["x1", "day_night"])
+    assert img.loc["x2", "day_night"] == "day"
+    assert pd.isna(img.loc["x1", "width"]) and pd.isna(img.loc["x1", "height"])
+    assert list(img["season"]) == ["S3", "S3"]          # no annotation: parsed from seq_id
+    assert ds.labels.empty and list(ds.label_sets()) == [(), ()]
+    assert list(ds.primary_index(["x2", "x1"], ds.classes)) == [-1, -1]
+
+
+@pytest.mark.parametrize("as_", [list, np.array, pd.Series, pd.Index])
+def test_multi_species_labels(tmp_path, as_):
+    ds = load_dataset([small_season(tmp_path / "s1.json")], cache=False)
+    sets = ds.label_sets()
+    assert sets["S1/A/1"] == ("zebra", "wildebeest") and sets["S1/B/1"] == ("empty",)
+    classes = ["wildebeest", "zebra", "empty", "elephant"]        # any explicit order
+    ids = as_(["S1/B/1", "S1/A/1", "S1/A/2", "S1/A/1"])
+    m = ds.label_matrix(ids, classes)
+    np.testing.assert_array_equal(m, [[0, 0, 1, 0], [1, 1, 0, 0], [0, 1, 0, 0], [1, 1, 0, 0]])
+    np.testing.assert_array_equal(ds.primary_index(ids, classes), [2, 1, 1, 1])
+    lab = ds.labels.set_index(["image_id", "category_id"])
+    assert lab.loc[("S1/A/1", 47), "rank"] == 1 and lab.loc[("S1/A/1", 5), "count"] == "11-50"
+    assert ds.images.set_index("image_id").loc["S1/A/2", "day_night"] == "night"
+
+
+@pytest.mark.parametrize("bad_ids, classes, match", [
+    (["nope"], None, "not in the dataset.*'nope'"),
+    (["S1/A/1"], ["zebra", "empty"], r"\['wildebeest'\] not in the given classes"),
+    (["S1/A/1"], ["zebra", "zebra"], "duplicates"),
+])
+def test_label_matrix_refuses(tmp_path, bad_ids, classes, match):
+    ds = load_dataset([small_season(tmp_path / "s1.json")], cache=False)
+    with pytest.raises(DatasetError, match=match):
+        ds.label_matrix(bad_ids, classes or ds.classes)
+
+
+def test_merge_two_seasons(tmp_path):
+    a = small_season(tmp_path / "SnapshotSerengetiS01.json", "S1")
+    b = small_season(tmp_path / "SnapshotSerengetiS02.json", "S2")
+    ds = load_dataset([a, b], cache=False)
+    assert len(ds.images) == 6 and len(ds.labels) == 8 and ds.n_annotations == 8
+    assert ds.images["season"].value_counts().to_dict() == {"S1": 3, "S2": 3}
+    assert set(ds.images["location"]) == {"A01", "B02"}
+    assert len(ds.sequences) == 4 and len(ds.sources) == 2
+    assert ds.classes == ["empty", "zebra", "elephant", "wildebeest"]  # ascending id
+
+
+def test_conflicting_category_names(tmp_path):
+    a = small_season(tmp_path / "one.json", "S1")
+    cats = [dict(c, name="gnu") if c["id"] == 47 else c for c in CATEGORIES]
+    b = write_cct(tmp_path / "two.json", [image("y", seq="SER_S2#A#1#1", frame=1)], [], cats)
+    with pytest.raises(DatasetError, match=r"47 is 'wildebeest' in .*one\.json but 'gnu' in "
+                                           r".*two\.json"):
+        load_dataset([a, b], cache=False)
+
+
+def test_load_problems(tmp_path):
+    imgs = [image("a", seq="s#1", frame=1), image("a", seq="s#1", frame=2),
+            image("b", seq="s#2", frame=1, dt="19/08/2010 noon")]
+    anns = [annotation("n1", "a", 5), annotation("n2", "ghost", 5), annotation("n3", "b", 99),
+            annotation("n4", "a", 5)]
+    ds = load_dataset([write_cct(tmp_path / "p.json", imgs, anns)], cache=False)
+    got = {(k, i) for k, i in zip(ds.problems["kind"], ds.problems["id"])}
+    assert got == {("duplicate_image_id", "a"), ("unknown_image", "n2"),
+                   ("unknown_category", "n3"), ("duplicate_label", "a"), ("bad_datetime", "b")}
+    assert len(ds.images) == 2 and list(ds.labels["image_id"]) == ["a"]
+    assert ds.n_annotations == 4
+
+
+# --- errors: one clear DatasetError naming the file ----------------------------------------
+
+@pytest.mark.parametrize("text, match", [
+    ('{"images": [{"id": "a"', "unexpected end of file"),
+    ('{"images": [{"id": "a",}], "annotations": [], "categories": []}', "invalid JSON"),
+    ("", "empty file"),
+    ("[1, 2]", "top level is not a JSON object"),
+    ('{"images": [{"id": "a"}]}', "missing top-level key.*'annotations', 'categories'"),
+    ('{"images": [], "annotations": [], "categories": []}', "no images"),
+    ('{"images": {}, "annotations": [], "categories": []}', "'images' is dict, not a list"),
+    ('{"images": [1], "annotations": [], "categories": []}', r"images\[0\] is not an object"),
+    ('{"images": [{"id": "a", "frame_num": "x"}], "annotations": [], "categories": []}',
+     "frame_num of item 0 is 'x'"),
+    ('{"images": [{"id": "a"}], "annotations": [], "categories": [{"id": 1}]}',
+     r"categories\[0\] lacks"),
+    ('{"images": [{"id": "a"}], "annotations": [], "categories": []} x', "data after"),
+])
+def test_bad_files_raise_dataset_error(tmp_path, text, match):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(DatasetError, match=match) as err:
+        load_dataset([path], cache=False)
+    assert str(path) in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DatasetError, match="no such file"):
+        load_dataset([tmp_path / "absent.json"])
+
+
+def test_read_cct_json_errors(tmp_path):
+    (tmp_path / "a.json").write_text('{"images": []')
+    with pytest.raises(DatasetError, match="a.json: invalid JSON"):
+        read_cct_json(tmp_path / "a.json")
+    (tmp_path / "b.json").write_text('{"images": []}')
+    with pytest.raises(DatasetError, match="b.json: missing top-level"):
+        read_cct_json(tmp_path / "b.json")
+
+
+# --- the streaming reader against json.loads ------------------------------------------------
+
+TRICKY = [
+    "a},{b", 'quote " inside', "back\\slash\\", 'NaN: NaN, "x": NaN', "]]", "{[", "ünï©ødé",
+    '\\"', "NaN", "tail\\\\",
+]
+
+
+def _tricky_doc() -> dict:
+    imgs = [image(f"i{k}", seq=f"SER_S1#Z{k % 3}#1#{k // 2}", frame=1 + k % 2, n=2,
+                  note=TRICKY[k % len(TRICKY)], nested={"a": [1, {"b": "},{"}], "c": None})
+            for k in range(40)]
+    anns = [annotation(f"n{k}", f"i{k}", [0, 5, 47][k % 3],
+                       count=float("nan") if k % 2 else "1") for k in range(40)]
+    return {"annotations": anns, "info": {"description": TRICKY}, "images": imgs,
+            "categories": CATEGORIES, "extra": [float("nan"), {"k": "NaN"}]}
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1000, 1 << 20])
+@pytest.mark.parametrize("indent", [None, 1])
+def test_stream_reader_matches_json(tmp_path, chunk, indent):
+    doc = _tricky_doc()
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc, indent=indent, ensure_ascii=bool(indent)))
+    got: dict = {}
+    for key, kind, obj in cct._iter_members(path, stream=("images", "annotations"),
+                                            chunk_bytes=chunk):
+        if kind == "start":
+            got[key] = []
+        elif kind == "items":
+            got[key] += obj
+        else:
+            got[key] = obj
+    expected = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in a.items()}
+                for a in doc["annotations"]]
+    assert got["images"] == doc["images"]                       # strings with NaN untouched
+    assert got["annotations"] == expected        # bare NaN -> None
+    assert got["info"] == doc["info"] and got["categories"] == CATEGORIES
+    assert got["extra"] == [None, {"k": "NaN"}]
+
+
+def test_fast_path_used_and_equal(tmp_path, monkeypatch):
+    doc = _tricky_doc()
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc, indent=1))
+    calls = {"fast": 0, "hit": 0}
+    real = cct._fast_items
+
+    def spy(buf):
+        calls["fast"] += 1
+        out = real(buf)
+        calls["hit"] += out is not None
+        return out
+
+    monkeypatch.setattr(cct, "_fast_items", spy)
+    got = {"images": [], "annotations": []}
+    for key, kind, obj in cct._iter_members(path, stream=("images", "annotations"),
+                                            chunk_bytes=2048):
+        if kind == "items":
+            got[key] += obj
+    assert calls["hit"] >= 5 and calls["fast"] > calls["hit"]   # used, and refused sometimes
+    assert got["images"] == doc["images"]
+    assert [a["count"] for a in got["annotations"]] == [
+        None if isinstance(a["count"], float) else a["count"] for a in doc["annotations"]]
+
+
+def test_chunked_load_equals_whole(tmp_path):
+    path = small_season(tmp_path / "s.json")
+    a = load_dataset([path], cache=False, chunk_bytes=50)
+    b = load_dataset([path], cache=False)
+    pd.testing.assert_frame_equal(a.images, b.images)
+    pd.testing.assert_frame_equal(a.labels, b.labels)
+
+
+# --- the Parquet cache ----------------------------------------------------------------------
+
+def test_cache_hit_skips_parsing(tmp_path, monkeypatch):
+    path = small_season(tmp_path / "s.json")
+    first = load_dataset([path])
+    monkeypatch.setattr(cct, "_read_source",
+                        lambda *a, **k: pytest.fail("parsed again despite the cache"))
+    second = load_dataset([path])
+    for name in ("images", "labels", "sequences", "categories", "problems"):
+        pd.testing.assert_frame_equal(getattr(first, name), getattr(second, name))
+    assert second.classes == first.classes and second.sources == first.sources
+    assert second.n_annotations == first.n_annotations
+
+
+def test_cache_invalidated_when_source_changes(tmp_path):
+    from data.paths import cache_dir
+
+    path = small_season(tmp_path / "s.json")
+    assert len(load_dataset([path]).images) == 3
+    doc = json.loads(path.read_text())
+    doc["images"].append(image("new", seq="SER_S1#C#1#1", frame=1))
+    path.write_text(json.dumps(doc, indent=1))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    ds = load_dataset([path])
+    assert len(ds.images) == 4 and "new" in set(ds.images["image_id"])
+    assert len(list((cache_dir() / "datasets").iterdir())) == 1   # stale entry pruned
+
+
+def test_cache_detects_same_size_same_mtime_edit(tmp_path):
+    path = small_season(tmp_path / "s.json")
+    load_dataset([path])
+    st = path.stat()
+    text = path.read_text().replace('"count": "1"', '"count": "9"')
+    path.write_text(text)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    ds = load_dataset([path])
+    assert "9" in set(ds.labels["count"].dropna())              # content hash changed
+
+
+def test_cache_write_failure_does_not_stop_loading(tmp_path, monkeypatch, caplog):
+    def broken(entry, ds):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cct, "_write_cache", broken)
+    ds = load_dataset([small_season(tmp_path / "s.json")])
+    assert len(ds.images) == 3
+    assert "could not write the dataset cache" in caplog.text

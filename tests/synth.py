@@ -1,0 +1,123 @@
+"""Synthetic predictions for tests and benchmarks (no torch, no training).
+
+``make_arrays`` gives small seeded arrays with a known truth; ``make_synthetic_run`` writes a
+valid run folder over a demo dataset whose probabilities imitate a classifier that sees what
+``demo_truth.json`` says is visible (so frames that inherited a label look empty, a missed
+second species gets probability mass, look-alikes get confused).
+"""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.io import write_run
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64, returned as float32."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def make_arrays(n: int, n_classes: int, seed: int = 0, *, accuracy: float = 0.7,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(probs (n, C) float32, y_true (n,), capture (n,))``: captures of 1-3 frames sharing
+    the truth, class frequencies decaying geometrically, about ``accuracy`` arg-max accuracy.
+    """
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 4, n)
+    capture = np.repeat(np.arange(n), sizes)[:n]
+    freq = 0.75 ** np.arange(n_classes)
+    cap_truth = rng.choice(n_classes, n, p=freq / freq.sum())
+    y_true = cap_truth[capture]
+    logits = rng.normal(0, 1.0, (n, n_classes))
+    right = rng.random(n) < accuracy
+    target = np.where(right, y_true, rng.integers(0, n_classes, n))
+    logits[np.arange(n), target] += rng.uniform(1.5, 5.0, n)
+    return softmax(logits), y_true, capture
+
+
+LOOKALIKES = {"gazellethomsons": "gazellegrants", "gazellegrants": "gazellethomsons"}
+
+
+def _split_of(seq_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """train/val/test per capture (70/15/15), the same for every frame of a capture."""
+    codes, uniques = pd.factorize(pd.Series(seq_ids))
+    draw = rng.choice(np.array(["train", "val", "test"], dtype=object), len(uniques),
+                      p=[0.7, 0.15, 0.15])
+    return draw[codes]
+
+
+def make_synthetic_run(demo, run_dir: Path, *, seed: int = 0, accuracy: float = 0.8) -> Path:
+    """Write a run folder with synthetic predictions over a demo dataset.
+
+    The "model" sees ``demo_truth.json``'s ``visible`` species: the first visible species (or
+    ``empty``) gets a large logit boost, a second visible species a smaller one (so a missed
+    second species carries probability mass), night frames are less confident, and with
+    probability ``1 - accuracy`` the top class is replaced by the look-alike (gazelles) or a
+    random class. Frames listed as ``missing`` or ``truncated`` get no prediction and are listed
+    in the manifest's ``unreadable``, as ``training.predict`` does.
+
+    Parameters
+    ----------
+    demo : data.demo.DemoPaths
+        ``json_paths`` and ``truth`` (``demo_truth.json``).
+    run_dir : Path
+        Created; written through :func:`analysis.io.write_run`.
+    seed : int
+    accuracy : float
+        Probability that the top class is what the frame shows.
+
+    Returns
+    -------
+    Path
+        ``run_dir``.
+    """
+    from data.cct import load_dataset
+
+    dataset = load_dataset(demo.json_paths)
+    truth = json.loads(Path(demo.truth).read_text())["images"]
+    classes = list(dataset.classes)
+    col = {c: i for i, c in enumerate(classes)}
+    rng = np.random.default_rng(seed)
+    images = dataset.images
+    ids = images["image_id"].to_numpy(dtype=object)
+    n, c = len(ids), len(classes)
+    logits = rng.normal(0.0, 0.8, (n, c))
+    first = np.empty(n, np.int64)
+    unreadable = []
+    keep = np.ones(n, bool)
+    for i, iid in enumerate(ids):
+        rec = truth.get(iid, {"visible": [], "phenomena": []})
+        visible = [v for v in rec["visible"] if v in col] or ["empty"]
+        scale = 0.7 if "night" in rec["phenomena"] else 1.0
+        first[i] = col[visible[0]]
+        logits[i, first[i]] += scale * rng.uniform(3.5, 6.5)
+        for extra in visible[1:]:
+            logits[i, col[extra]] += scale * rng.uniform(2.5, 5.0)
+        bad = [p for p in ("missing", "truncated") if p in rec["phenomena"]]
+        if bad:
+            keep[i] = False
+            unreadable.append({"image_id": iid, "reason": bad[0]})
+    wrong = np.flatnonzero(rng.random(n) > accuracy)
+    partner = np.array([col.get(LOOKALIKES.get(classes[k], ""), -1) for k in first[wrong]])
+    other = np.where(partner >= 0, partner, rng.integers(0, c, len(wrong)))
+    logits[wrong, other] = logits[wrong].max(axis=1) + rng.uniform(0.2, 2.0, len(wrong))
+    probs = softmax(logits)
+    manifest = {
+        "classes": classes,
+        "dataset": {"paths": [str(p) for p in demo.json_paths],
+                    "sha256": [s["sha256"] for s in dataset.sources],
+                    "images_root": str(demo.images_root)},
+        "model": {"arch": "synthetic", "checkpoint": None, "input_size": None},
+        "training": {"synthetic": True, "seed": seed, "accuracy": accuracy},
+        "software": {"python": platform.python_version(), "numpy": np.__version__},
+        "unreadable": unreadable,
+    }
+    return write_run(run_dir, manifest=manifest, image_ids=ids[keep], probs=probs[keep],
+                     split=_split_of(images["seq_id"].astype(str).to_numpy()[keep], rng))

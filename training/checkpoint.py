@@ -1,0 +1,66 @@
+"""Checkpoints: state dicts plus plain Python values, written atomically.
+
+A checkpoint is ``{"model", "optimizer", "scheduler", "scaler", "epoch", "stage", "config",
+"classes", "arch", "image_size", "mean", "std", "best_f1", "best_epoch", "bad_epochs"}``:
+tensors, numbers, strings, lists and dicts only, so ``torch.load(weights_only=True)`` reads it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LAST = "checkpoint_last.pt"
+BEST = "checkpoint_best.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or lacks what is needed."""
+
+
+REQUIRED = ("model", "classes", "arch", "image_size", "mean", "std", "config")
+
+
+def atomic_write(path: str | Path, data: bytes | None = None, *, write=None) -> Path:
+    """Write ``data`` (or call ``write(fileobj)``) to a temporary file, then rename it over
+    ``path``: a kill mid-write leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if write is not None:
+                write(fh)
+            else:
+                fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save(state: dict[str, Any], path: str | Path) -> Path:
+    """Write a checkpoint atomically."""
+    return atomic_write(path, write=lambda fh: torch.save(state, fh))
+
+
+def load(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; refuse one without the needed keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    missing = [k for k in REQUIRED if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {missing}")
+    return state
