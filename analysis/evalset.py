@@ -447,13 +447,23 @@ def _group_union(labels: np.ndarray, order: np.ndarray, indptr: np.ndarray) -> n
     if n == 0:
         return np.zeros((len(indptr) - 1, c), bool)
     n_words = -(-c // 64)
-    packed = np.zeros((n, n_words * 8), np.uint8)
-    packed[:, :-(-c // 8)] = np.packbits(labels, axis=1)
-    words = packed.view(np.uint64)[order]
+    packed = np.packbits(labels, axis=1)
+    if packed.shape[1] != n_words * 8:  # pad rows to whole words
+        packed = np.concatenate([packed, np.zeros((n, n_words * 8 - packed.shape[1]),
+                                                  np.uint8)], axis=1)
+    words = packed.view(np.uint64)
+    if not _is_identity(order):
+        words = words[order]
     out = np.empty((len(indptr) - 1, n_words), np.uint64)
     for w in range(n_words):
         out[:, w] = np.bitwise_or.reduceat(words[:, w], indptr[:-1])
-    return np.unpackbits(out.view(np.uint8), axis=1, count=c).astype(bool)
+    return np.unpackbits(out.view(np.uint8), axis=1, count=c).view(bool)
+
+
+def _is_identity(order: np.ndarray) -> bool:
+    """Whether ``order`` is ``arange(len(order))`` (frames already grouped)."""
+    return bool(len(order) == 0 or (order[0] == 0 and order[-1] == len(order) - 1
+                                    and np.all(order[1:] > order[:-1])))
 
 
 def aggregate_sequences(ev: EvalSet, *, how: str = "mean") -> EvalSet:

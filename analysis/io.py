@@ -15,8 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.schema import (PredictionsError, ProbsCheck, check_manifest, checked_arrays,
-                             probs_matrix)
+from analysis.schema import (
+    PredictionsError,
+    ProbsCheck,
+    check_manifest,
+    checked_arrays,
+    probs_matrix,
+)
 
 log = logging.getLogger(__name__)
 

@@ -172,10 +172,18 @@ def _pick(values: np.ndarray, rows: np.ndarray | None, k: int, largest: bool, *,
         return np.zeros(0, np.int64)
     if k == len(sub):
         sel = np.arange(len(sub))
-    elif largest:  # no negated copy of a 7 M vector: partition at n - k
-        sel = np.argpartition(sub, len(sub) - k)[len(sub) - k:]
     else:
-        sel = np.argpartition(sub, k - 1)[:k]
+        if largest:  # no negated copy of a 7 M vector: partition at n - k
+            sel = np.argpartition(sub, len(sub) - k)[len(sub) - k:]
+            bound = sub[sel].min()
+        else:
+            sel = np.argpartition(sub, k - 1)[:k]
+            bound = sub[sel].max()
+        if np.count_nonzero(sub == bound) > np.count_nonzero(sub[sel] == bound):
+            # Ties straddle the k-th value: argpartition kept arbitrary ones; the lowest
+            # rows must complete the k.
+            sel = np.flatnonzero(sub > bound if largest else sub < bound)
+            sel = np.r_[sel, np.flatnonzero(sub == bound)[:k - len(sel)]]
     idx = sel if rows is None else rows[sel]
     key = sub[sel]
     return idx[np.lexsort((idx, -key if largest else key))]

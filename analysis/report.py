@@ -24,6 +24,7 @@ from analysis.cooccurrence import cooccurrence, rank_pairs
 from analysis.evalset import EvalSet, Policy, build_evalset, targets
 from analysis.ranking import label_issues, top_losses
 from analysis.sequences import frame_accuracy, suspects
+from analysis.slices import slice_table
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 #: (Norouzzadeh et al. 2018).
 TARGET_PRECISIONS = (0.95, 0.966)
 THUMB_SIZE = 224
+#: The report's ``slices`` block: JSON key -> ``EvalSet.meta`` column, in display order.
+SLICE_DIMENSIONS = {"site": "location", "season": "season", "day_night": "day_night",
+                    "frame_num": "frame_num", "split": "split"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -124,10 +128,10 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
     Returns
     -------
     dict
-        Keys ``run, policy, image_level, sequence_level, frame_accuracy, most_confused,
-        confusion, cooccurrence, sequence_suspects, label_issues, top_losses, calibration,
-        coverage, automation`` and, with ``compare_run``, ``comparison``; see
-        docs/_parts/analysis-report.md.
+        Keys ``run, policy, image_level, sequence_level, frame_accuracy, slices,
+        most_confused, confusion, cooccurrence, sequence_suspects, label_issues, top_losses,
+        calibration, coverage, automation`` and, with ``compare_run``, ``comparison``; see
+        docs/formats.md ("The report").
     """
     ev = _select_split(build_evalset(dataset, run, corrections=corrections), split)
     if len(ev) == 0:
@@ -146,6 +150,7 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
         "sequence_level": metrics.evaluate(ev, policy=policy, level="sequence",
                                            aggregation=aggregation, n_resamples=n_resamples),
         "frame_accuracy": frame_accuracy(ev, policy=policy),
+        "slices": slice_scores(ev, policy=policy, split=split),
         "most_confused": confusion.most_confused(cm, ev.classes, k=20),
         "confusion": {"classes": ev.classes, "counts": cm},
         "cooccurrence": {"pairs": rank_pairs(ev, policy=policy, k=20),
@@ -165,6 +170,39 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
         report["comparison"] = {"baseline": compare_run.run_id, "run": run.run_id,
                                 **_comparison(ev_a, ev, policy=policy, n_resamples=n_resamples)}
     return _plain(report)
+
+
+def slice_scores(ev: EvalSet, *, policy: Policy = "set", split: str | None = None) -> dict:
+    """The report's ``slices`` block: per-slice scores for every slicing dimension, worst first.
+
+    Parameters
+    ----------
+    ev : EvalSet
+        The evaluated images (already restricted to ``split`` when one was chosen).
+    policy : {"set", "primary"}
+    split : str, optional
+        The split the report is restricted to; the ``split`` dimension is left out then (it
+        would hold that one split).
+
+    Returns
+    -------
+    dict
+        ``{dimension: [{value, n, accuracy, balanced_accuracy, macro_f1, weighted_f1}]}`` for
+        the dimensions of :data:`SLICE_DIMENSIONS` (``site`` is ``meta["location"]``), rows
+        sorted by macro F1 ascending (:func:`analysis.slices.slice_table`); a dimension whose
+        column the dataset lacks maps to an empty list. Images without a value form a slice
+        whose ``value`` is None.
+    """
+    out: dict[str, list] = {}
+    for key, column in SLICE_DIMENSIONS.items():
+        if key == "split" and split is not None:
+            continue
+        if column not in ev.meta.columns:
+            out[key] = []
+            continue
+        table = slice_table(ev, by=column, policy=policy).rename(columns={column: "value"})
+        out[key] = table.to_dict("records")
+    return out
 
 
 def _comparison(ev_a: EvalSet, ev_b: EvalSet, *, policy: Policy, n_resamples: int) -> dict:
@@ -227,6 +265,7 @@ th,td{border-bottom:1px solid #e3e8ee;padding:4px 8px;text-align:left;vertical-a
 th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
 img.t{max-width:160px;max-height:120px;border-radius:4px;display:block}
 .grid{display:flex;flex-wrap:wrap;gap:10px}.cell{width:200px;font-size:.8em}
+.slices{display:flex;flex-wrap:wrap;gap:0 32px}.slices h3{margin:12px 0 0}
 .cell img{max-width:200px;max-height:150px;border-radius:4px}.cell .note{word-break:break-all}
 .na{width:160px;height:90px;background:#eef1f4;color:#8a96a3;display:flex;
  align-items:center;justify-content:center;font-size:.8em;border-radius:4px}
@@ -280,11 +319,11 @@ def thumbnails(rows: Sequence[dict], images_root: str | Path | None, *,
     image that is missing, truncated or outside the root gets no picture, and the report goes on.
     """
     from data.images import ImageError, UnsafePath, thumbnail
-    from data.paths import cache_dir
+    from data.paths import thumbnail_dir
 
     out: dict[str, str | None] = {}
     failed = []
-    cache = cache_dir() / "thumbnails"
+    cache = thumbnail_dir()
     for r in rows:
         iid, name = r.get("image_id"), r.get("file_name")
         if iid in out:
@@ -375,6 +414,22 @@ _PAIRS = [("a", "A", ""), ("b", "B", ""), ("images_together", "images with both"
           ("a_to_b_explained", "A→B explained by B", ".1%")]
 
 
+_SLICE_TITLES = {"site": "Sites", "season": "Seasons", "day_night": "Day / night",
+                 "frame_num": "Frame position", "split": "Splits"}
+_SLICE_COLUMNS = [("value", "slice", ""), ("n", "images", ","), ("accuracy", "accuracy", ".3f"),
+                  ("macro_f1", "macro F1", ".3f")]
+
+
+def _slices_html(block: dict, *, rows: int = 10) -> str:
+    """One small worst-first table per slicing dimension, side by side."""
+    parts = [f"<div><h3>{_esc(_SLICE_TITLES.get(key, key))}</h3>"
+             + _table(table[:rows], _SLICE_COLUMNS, empty="Not in this dataset.")
+             + (f'<p class="note">{len(table) - rows} better slice(s) not shown.</p>'
+                if len(table) > rows else "") + "</div>"
+             for key, table in block.items()]
+    return '<div class="slices">' + "".join(parts) + "</div>"
+
+
 def _present(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows and columns of classes with any count, and their indices."""
     keep = np.flatnonzero((matrix.sum(axis=0) + matrix.sum(axis=1)) > 0)
@@ -440,6 +495,10 @@ def render_html(report: dict, *, images_root: str | Path | None = None,
                  _table(rows, _PER_CLASS),
                  intro=f"{len(classes)} of {len(conf['classes'])} classes occur (as truth or "
                        f"prediction); the others are left out here."),
+        _section("Slices", _slices_html(rep.get("slices") or {}),
+                 intro="Macro F1 per site, season, day/night and frame position (and split "
+                       "when the report covers several), worst first: where the model needs "
+                       "attention. Small slices are noisy: read the image count too."),
         _section("Confusion", fig(plots.confusion_figure(cm, classes, log_color=True,
                                                          title="Confusion (counts, log colour)")),
                  _table(rep["most_confused"], [("actual", "actual", ""),

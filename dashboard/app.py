@@ -17,7 +17,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import components, loaders, state  # noqa: E402
 
-# (file stem, title, icon) in navigation order; pages whose file does not exist are skipped.
+# (file stem in app_pages/, title, icon) in navigation order.
 PAGES = [
     ("overview", "Overview", ":material/dashboard:"),
     ("per_class", "Per-class", ":material/table_chart:"),
@@ -33,13 +33,10 @@ PAGES = [
 
 
 def pages() -> list:
-    """The ``st.Page`` objects of the page files that exist, in the fixed order."""
-    out = []
-    for i, (stem, title, icon) in enumerate(PAGES):
-        path = HERE / "app_pages" / f"{stem}.py"
-        if path.is_file():
-            out.append(st.Page(path, title=title, icon=icon, url_path=stem, default=i == 0))
-    return out
+    """The ``st.Page`` objects, in navigation order."""
+    return [st.Page(HERE / "app_pages" / f"{stem}.py", title=title, icon=icon, url_path=stem,
+                    default=i == 0)
+            for i, (stem, title, icon) in enumerate(PAGES)]
 
 
 def main() -> None:

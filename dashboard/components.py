@@ -2,21 +2,28 @@
 
 Images never reach the page at full size: every picture goes through ``thumb()``, which asks
 ``data.images.thumbnail`` (the one image opener) for a small JPEG cached on disk under
-``data.paths.cache_dir()/thumbs``. A missing or corrupt file becomes a labelled placeholder.
+``data.paths.thumbnail_dir()``. A missing or corrupt file becomes a labelled placeholder.
 
 Galleries take a plain DataFrame, so every page can feed them:
 
 - ``image_id``, ``file_name`` (required), ``caption`` (text under the picture, optional),
   ``seq_id`` (optional: adds a "capture" button that opens the whole capture as a strip).
+- Instead of ``caption``, the fastai facts ``predicted, actual, loss, p_predicted, p_actual``:
+  the caption is then written for the cards of the shown page only (a 1 M-image view can hand
+  over 100,000 rows; formatting all their captions alone would take a second).
+
+Lookups over a whole eval set (row of an image id, frames of a capture) are built once per
+``EvalSet`` object (``_memo``) and reused on every rerun, since the loaders cache the sets.
 """
 from __future__ import annotations
 
 import html
 import logging
 import math
+import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,6 +41,52 @@ THUMB_SIZE = 256
 STRIP_SIZE = 512
 LARGE_SIZE = 1024
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbs")
+
+
+# --- per-EvalSet lookups ---------------------------------------------------------------------
+
+_MEMO: dict[tuple[int, str], tuple[weakref.ref, object]] = {}
+_MEMO_LOCK = threading.Lock()
+
+
+def _memo(ev: "EvalSet", name: str, build):
+    """``build()`` once per (eval set object, name); dropped when the eval set is collected."""
+    key = (id(ev), name)
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key)
+        if hit is not None and hit[0]() is ev:
+            return hit[1]
+    value = build()
+    with _MEMO_LOCK:
+        _MEMO[key] = (weakref.ref(ev, lambda _, k=key: _MEMO.pop(k, None)), value)
+    return value
+
+
+def rows_of_ids(ev: "EvalSet", image_ids: Sequence[str]) -> np.ndarray:
+    """Row of each image id in ``ev`` (-1 when absent); the id index is built once per set."""
+    index = _memo(ev, "ids", lambda: pd.Index(np.asarray(ev.image_ids, dtype=object)))
+    return index.get_indexer(pd.Index(np.asarray(image_ids, dtype=object)))
+
+
+def _capture_index(ev: "EvalSet") -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """(capture names, rows sorted by capture, start of each capture in them)."""
+    seq = ev.meta["seq_id"]
+    if isinstance(seq.dtype, pd.CategoricalDtype):  # the dataset's tables: codes already there
+        codes = seq.cat.codes.to_numpy().astype(np.int64)
+        names = pd.Index(seq.cat.categories.astype(str))
+    else:
+        codes, uniques = pd.factorize(seq.astype(str))
+        names = pd.Index(uniques)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return names, order, starts
+
+
+def capture_rows(ev: "EvalSet", seq_id: str) -> np.ndarray:
+    """Rows of ``ev`` whose ``seq_id`` is ``seq_id``, in row order."""
+    names, order, starts = _memo(ev, "captures", lambda: _capture_index(ev))
+    k = names.get_indexer([str(seq_id)])[0]
+    return order[starts[k]:starts[k + 1]] if k >= 0 else np.zeros(0, np.int64)
 
 
 # --- errors and cards -----------------------------------------------------------------------
@@ -102,10 +155,10 @@ def thumb(images_root: str | None, file_name: str, *, size: int = THUMB_SIZE) ->
     if not images_root:
         return None, "no image folder set (--images)"
     from data.images import ImageError, UnsafePath, thumbnail
-    from data.paths import cache_dir
+    from data.paths import thumbnail_dir
 
     try:
-        path = thumbnail(images_root, file_name, size=size, cache_dir=cache_dir() / "thumbs")
+        path = thumbnail(images_root, file_name, size=size, cache_dir=thumbnail_dir())
     except ImageError as exc:
         return None, f"image {exc.reason}"
     except UnsafePath:
@@ -152,6 +205,16 @@ def fastai_caption(predicted: str, actual: str, loss: float, p_predicted: float,
 
 
 FASTAI_LEGEND = "Captions: predicted / actual / loss / p(predicted) / p(actual)"
+_FACTS = ("predicted", "actual", "loss", "p_predicted", "p_actual")
+
+
+def _caption(row: pd.Series) -> str:
+    """A card's caption: its ``caption`` column, else the fastai facts, else nothing."""
+    if "caption" in row.index:
+        return str(row["caption"] or "")
+    if all(f in row.index for f in _FACTS):
+        return fastai_caption(*(row[f] for f in _FACTS))
+    return ""
 
 
 def frame_predictions(ev: "EvalSet", idx: np.ndarray | Sequence[int]) -> pd.DataFrame:
@@ -180,10 +243,12 @@ def frame_predictions(ev: "EvalSet", idx: np.ndarray | Sequence[int]) -> pd.Data
 
 def fastai_items(ev: "EvalSet", rows: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, *,
                  largest: bool = True) -> pd.DataFrame:
-    """Gallery rows (``image_id, file_name, seq_id, caption, loss``) with fastai captions.
+    """Gallery rows with the fastai caption facts, sorted by loss.
 
-    ``y_true``/``y_pred`` are the full-length targets of ``ev`` under the page's policy; the
-    loss is ``analysis.ranking.losses`` against the scored actual class. Sorted by loss.
+    Columns ``image_id, file_name, seq_id, predicted, actual, loss, p_predicted, p_actual``;
+    ``image_grid`` writes the captions of the shown page. ``y_true``/``y_pred`` are the
+    full-length targets of ``ev`` under the page's policy; the loss is
+    ``analysis.ranking.losses`` against the scored actual class.
     """
     from analysis.ranking import losses
 
@@ -201,9 +266,8 @@ def fastai_items(ev: "EvalSet", rows: np.ndarray, y_true: np.ndarray, y_pred: np
         "image_id": meta["image_id"].astype(str).to_numpy(),
         "file_name": meta["file_name"].astype(str).to_numpy(),
         "seq_id": meta["seq_id"].astype(str).to_numpy(),
-        "loss": loss,
-        "caption": [fastai_caption(a, b, c, d, e) for a, b, c, d, e in
-                    zip(classes[p], classes[t], loss, p_pred, p_act)],
+        "predicted": classes[p], "actual": classes[t], "loss": loss,
+        "p_predicted": p_pred, "p_actual": p_act,
     })
     order = np.lexsort((np.arange(len(out)), -loss if largest else loss))
     return out.iloc[order].reset_index(drop=True)
@@ -211,16 +275,16 @@ def fastai_items(ev: "EvalSet", rows: np.ndarray, y_true: np.ndarray, y_pred: np
 
 def ranked_items(ev: "EvalSet", table: pd.DataFrame) -> pd.DataFrame:
     """Gallery rows for a ``analysis.ranking.top_losses`` table (joined with file names)."""
-    rows = pd.Index(ev.meta["image_id"].astype(str)).get_indexer(table["image_id"].astype(str))
+    rows = rows_of_ids(ev, table["image_id"].astype(str).to_numpy())
     meta = ev.meta.iloc[rows]
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "image_id": table["image_id"].astype(str).to_numpy(),
         "file_name": meta["file_name"].astype(str).to_numpy(),
         "seq_id": meta["seq_id"].astype(str).to_numpy(),
-        "loss": table["loss"].to_numpy(),
-        "caption": [fastai_caption(*r) for r in table[
-            ["predicted", "actual", "loss", "p_predicted", "p_actual"]].itertuples(index=False)],
     })
+    for col in _FACTS:
+        out[col] = table[col].to_numpy()
+    return out
 
 
 # --- dialogs --------------------------------------------------------------------------------
@@ -244,8 +308,7 @@ def capture_strip(ev: "EvalSet", seq_id: str, *, images_root: str | None,
 
     ``ev`` should be the unfiltered eval set so every frame shows, whatever the page filters.
     """
-    seq = ev.meta["seq_id"].astype(str).to_numpy()
-    idx = np.flatnonzero(seq == str(seq_id))
+    idx = capture_rows(ev, seq_id)
     st.markdown(f"**Capture `{seq_id}`** · {len(idx)} frame(s)")
     if not len(idx):
         st.info("No frames of this capture have predictions in this run.")
@@ -316,7 +379,7 @@ def image_grid(items: pd.DataFrame, *, key: str, images_root: str | None,
 def _card(row: pd.Series, pic: tuple[str | None, str], *, key: str, images_root: str | None,
           capture_ev: "EvalSet | None") -> None:
     image_id = str(row["image_id"])
-    caption = str(row.get("caption", "") or "")
+    caption = _caption(row)
     with st.container(border=True):
         show_image(images_root, str(row["file_name"]), cached=pic)
         st.markdown(

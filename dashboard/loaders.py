@@ -15,14 +15,16 @@ mtime changes.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from dashboard.state import ConfigError, Config
@@ -39,6 +41,28 @@ Stamp = tuple[str, int, int]
 
 #: What a broken dataset, run or image raises while loading; ``app.py`` shows a friendly page.
 LOAD_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+
+
+#: Slow first imports of modules that only some interactions need (scipy's clustering, for the
+#: confusion matrix's "cluster" order, takes ~0.9 s to import on the 2-core CI machine).
+_WARM_MODULES = ("scipy.cluster.hierarchy",)
+_warm_started = threading.Event()
+
+
+def warm_imports() -> None:
+    """Import ``_WARM_MODULES`` once, in a background thread, so no click pays for them."""
+    if _warm_started.is_set():
+        return
+    _warm_started.set()
+
+    def run() -> None:
+        for name in _WARM_MODULES:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # pragma: no cover (optional dependency absent)
+                log.debug("warm import of %s failed", name)
+
+    threading.Thread(target=run, name="traplens-warm-imports", daemon=True).start()
 
 
 def data_errors() -> tuple[type[BaseException], ...]:
@@ -229,6 +253,45 @@ def full_evalset(view: "ViewState", *, run: str | None = None) -> "EvalSet":
     return _full_evalset_cached(ds, run_dir, run_st, fix)
 
 
+_PREFETCH: dict[tuple, Future] = {}
+_PREFETCH_LOCK = threading.Lock()
+_PREFETCH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traplens-prefetch")
+
+
+def prefetch(view: "ViewState", run: str) -> Future:
+    """Start loading ``run``'s full ``EvalSet`` in the background; returns its future.
+
+    The sidebar calls it for the comparison run as soon as one is chosen, so the Compare page
+    (seconds of loading at 1 M images) usually finds it ready; a page that asks earlier waits
+    on the same cache entry instead of loading twice. Errors surface on the page that uses the
+    run, not here.
+    """
+    key = _view_key(view, run)
+    with _PREFETCH_LOCK:
+        fut = _PREFETCH.get(key)
+        if fut is None:
+            fut = _PREFETCH_POOL.submit(_prefetch_run, key)
+            _PREFETCH[key] = fut
+    return fut
+
+
+def wait_prefetched(timeout: float | None = None) -> None:
+    """Block until every background load started by ``prefetch`` has finished (benchmarks)."""
+    with _PREFETCH_LOCK:
+        futures = list(_PREFETCH.values())
+    for fut in futures:
+        fut.exception(timeout=timeout)
+
+
+def _prefetch_run(key: tuple) -> None:
+    try:
+        _full_evalset_cached(*key)
+    except LOAD_ERRORS as exc:  # shown by the page that needs the run
+        log.info("prefetch of %s failed: %s", key[1], exc)
+        with _PREFETCH_LOCK:
+            _PREFETCH.pop(key, None)
+
+
 @st.cache_resource(show_spinner="Joining predictions and labels…", max_entries=8)
 def _full_evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None) -> "EvalSet":
     from analysis.evalset import build_evalset
@@ -308,6 +371,23 @@ def _evaluate_cached(ds, run_dir, run_st, fix, kwargs, level, policy, n_resample
     return metrics_evaluate(ev, policy=policy, level=level, n_resamples=n_resamples)
 
 
+#: View fields that change no table of the view's run: choosing a comparison run or presenter
+#: mode must not recompute every page (at 1 M images that is seconds). A table that depends on
+#: the comparison run puts ``run_version(view, view.compare)`` in its name.
+_KEY_IGNORES = ("vs", "present")
+
+
+def _table_key(view: "ViewState") -> tuple:
+    query = tuple(sorted((k, str(v)) for k, v in view.query().items() if k not in _KEY_IGNORES))
+    return _view_key(view, view.run), query
+
+
+def run_version(view: "ViewState", run: str) -> str:
+    """``run`` and its files' mtimes and sizes, for names of tables that depend on that run."""
+    stamps = _run_stamp(Path(view.runs_dir) / run)
+    return run + ":" + ",".join(f"{m}-{n}" for _, m, n in stamps)
+
+
 def cached_table(name: str, view: "ViewState", fn, *args: Any, **kwargs: Any) -> Any:
     """Cache ``fn(*args, **kwargs)`` (a page's derived table or figure) for this view.
 
@@ -315,8 +395,7 @@ def cached_table(name: str, view: "ViewState", fn, *args: Any, **kwargs: Any) ->
     (e.g. ``f"rank_pairs:k={k}"``): only ``name``, the view and its files' stamps form the key;
     ``fn``, ``args`` and ``kwargs`` are not hashed.
     """
-    key = (_view_key(view, view.run), tuple(sorted((k, str(v)) for k, v in view.query().items())))
-    return _cached_table(name, key, fn, args, kwargs)
+    return _cached_table(name, _table_key(view), fn, args, kwargs)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -334,7 +413,7 @@ def cached_figure(name: str, view: "ViewState", fn, *args: Any, **kwargs: Any):
     """
     import plotly.io as pio
 
-    key = (_view_key(view, view.run), tuple(sorted((k, str(v)) for k, v in view.query().items())))
+    key = _table_key(view)
     return pio.from_json(_cached_figure_json(name, key, fn, args, kwargs))
 
 

@@ -231,6 +231,18 @@ def _leave_presenter() -> None:
     st.session_state["sb_present"] = False
 
 
+# Sidebar widgets of the slices a page may narrow (meta column -> widget key).
+SLICE_WIDGETS = {"location": "sb_site", "season": "sb_season", "day_night": "sb_dn"}
+
+
+def set_slice(column: str, value: str) -> None:
+    """Narrow the sidebar's ``column`` slice (location, season, day_night) to ``value``.
+
+    Call it from a widget callback, which runs before the sidebar renders on the next rerun.
+    """
+    st.session_state[SLICE_WIDGETS[column]] = value if column == "day_night" else [value]
+
+
 def sidebar() -> ViewState:
     """Render the shared sidebar, sync it with the URL and return the current ``ViewState``.
 
@@ -239,6 +251,7 @@ def sidebar() -> ViewState:
     """
     from dashboard import loaders
 
+    loaders.warm_imports()
     cfg = config()
     runs = loaders.list_runs(cfg.runs_dir)
     qp = st.query_params
@@ -297,6 +310,8 @@ def sidebar() -> ViewState:
         corrected=bool(corrected),
     )
     _write_url(view)
+    if view.compare:  # load the comparison run while the user is still on this page
+        loaders.prefetch(view, view.compare)
     _hide_controls_css(view.presenter)
     if view.presenter:
         st.button("Leave presenter mode", on_click=_leave_presenter, type="tertiary",

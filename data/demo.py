@@ -3,8 +3,8 @@
 ``make_demo(out, n_images=3000, seed=0)`` writes one COCO Camera Traps JSON per season
 (``SnapshotSerengetiS01.json``, ``SnapshotSerengetiS02.json``), 512x384 JPEGs in the published
 folder layout under ``out/images/`` and ``demo_truth.json``: what every frame truly shows and
-which problem was planted in it (see docs/_parts/demo.md). The same ``(n_images, seed)`` gives
-the same bytes.
+which problem was planted in it (see docs/formats.md, "Demo dataset"). The same
+``(n_images, seed)`` gives the same bytes.
 
 The dataset is planned first (pure and cheap: captures, species, labels, times, planted
 problems), then drawn capture by capture, in worker processes when there are many images.

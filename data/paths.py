@@ -34,3 +34,8 @@ def demo_dir() -> Path:
 
 def curation_db() -> Path:
     return work_dir() / "curation.sqlite"
+
+
+def thumbnail_dir() -> Path:
+    """Thumbnails shared by the dashboard and the HTML report."""
+    return _sub("cache/thumbnails")

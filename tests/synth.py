@@ -121,3 +121,25 @@ def make_synthetic_run(demo, run_dir: Path, *, seed: int = 0, accuracy: float = 
     }
     return write_run(run_dir, manifest=manifest, image_ids=ids[keep], probs=probs[keep],
                      split=_split_of(images["seq_id"].astype(str).to_numpy()[keep], rng))
+
+
+def attach_tiny_checkpoint(run_dir: Path) -> Path:
+    """Give a synthetic run a tiny seeded ``test_efficientnet`` checkpoint (needs torch).
+
+    For the "Try the model" page: the manifest's ``model`` points at ``checkpoint_best.pt``.
+    """
+    import torch
+
+    from training.checkpoint import save
+    from training.model import build_model
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    torch.manual_seed(0)
+    model = build_model("test_efficientnet", len(manifest["classes"]), weights="none")
+    save({"model": model.state_dict(), "classes": manifest["classes"],
+          "arch": "test_efficientnet", "image_size": 64, "mean": [0.5] * 3, "std": [0.25] * 3,
+          "config": {}}, run_dir / "checkpoint_best.pt")
+    manifest["model"] = {"arch": "test_efficientnet", "checkpoint": "checkpoint_best.pt",
+                         "input_size": 64}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return run_dir

@@ -69,7 +69,8 @@ st.markdown(f"With per-class thresholds, **{tot['n_accepted'] / max(tot['n'], 1)
             f"{noun} could be labelled by the model at {TARGETS[target]} precision; "
             f"**{tot['n_left']:,}** still need a person.")
 
-cal = per_class_ece(ev, n_bins=n_bins, policy=view.policy)[["class", "ece"]]
+cal = loaders.cached_table(f"cal:per_class_ece:{n_bins}", view, per_class_ece, ev,
+                           n_bins=n_bins, policy=view.policy)[["class", "ece"]]
 table = th.merge(cal, on="class", how="left")
 table = table[table["n_predicted"] > 0].sort_values("n_left", ascending=False, kind="stable")
 st.dataframe(table, hide_index=True, column_config={

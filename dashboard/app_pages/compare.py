@@ -27,8 +27,8 @@ st.caption(f"A = **{view.run}**, B = **{view.compare}**, on the images both runs
 if len(ev_a) == 0 or len(ev_b) == 0:
     st.warning("No images match the sidebar's split and slices.")
     st.stop()
-res = loaders.cached_table(f"compare:{view.compare}", view, compare, ev_a, ev_b,
-                           policy=view.policy, n_resamples=200)
+res = loaders.cached_table(f"compare:{loaders.run_version(view, view.compare)}", view, compare,
+                           ev_a, ev_b, policy=view.policy, n_resamples=200)
 
 c = st.columns(4)
 with c[0]:
@@ -65,13 +65,12 @@ for col, run, name in ((left, view.run, "A"), (right, view.compare, "B")):
         st.plotly_chart(fit_grid(fig, 580), width="content", key=f"cmp_cm_{name}",
                         config={"displayModeBar": False})
 
-ids_b = pd.Index(ev_b.image_ids)
 y_true, y_pred = targets(ev_b, policy=view.policy)
 tabs = st.tabs([f"Fixed by B ({res['n_fixed']:,})", f"Broken by B ({res['n_broken']:,})"])
 for tab, key, ids in ((tabs[0], "cmp_fixed", res["fixed"]), (tabs[1], "cmp_broken",
                                                                res["broken"])):
     with tab:
-        rows = ids_b.get_indexer(pd.Index(ids)) if len(ids) else np.zeros(0, np.int64)
+        rows = components.rows_of_ids(ev_b, ids) if len(ids) else np.zeros(0, np.int64)
         items = components.fastai_items(ev_b, rows, y_true, y_pred)
         components.image_grid(items, key=key, images_root=view.images_root,
                               capture_ev=loaders.full_evalset(view, run=view.compare),

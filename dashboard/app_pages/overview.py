@@ -88,10 +88,42 @@ def sequence_card() -> None:
                          label="Sequences page", icon=":material/view_carousel:")
 
 
+# Worst slices: dimension label -> meta column (data.tables derives all three).
+SLICE_BY = {"site": "location", "season": "season", "day / night": "day_night"}
+
+
+def _focus(col: str, pick_key: str) -> None:
+    state.set_slice(col, st.session_state[pick_key])
+
+
+def worst_slices() -> None:
+    from analysis.slices import slice_table
+
+    by = st.segmented_control("Worst by", list(SLICE_BY), required=True,
+                              key=state.widget_param("ov_slice", "site")) or "site"
+    state.sync_widget("ov_slice", "site")
+    col = SLICE_BY[by]
+    table = loaders.cached_table(f"overview:slices:{col}", view, slice_table, ev, by=col,
+                                 policy=view.policy)
+    num = st.column_config.NumberColumn
+    st.dataframe(table.head(5)[[col, "n", "accuracy", "macro_f1"]], hide_index=True,
+                 column_config={col: by, "n": "images", "accuracy": num(format="%.3f"),
+                                "macro_f1": num("macro F1", format="%.3f")})
+    choices, pick_key = table[col].dropna().astype(str).tolist(), f"ov_slice_pick:{col}"
+    if len(choices) > 1:  # one key per dimension: a site is no valid season
+        pick, go = st.columns([3, 2], vertical_alignment="bottom")
+        pick.selectbox(f"Show one {by}", choices, key=pick_key)
+        go.button("Set as sidebar slice", key="ov_slice_apply", on_click=_focus,
+                  args=(col, pick_key))
+
+
 with right:
     st.subheader("Findings")
     cooccurrence_card()
     sequence_card()
+with left:
+    st.subheader("Worst slices (macro F1)")
+    worst_slices()
 
 if view.presenter:  # the room sees the headline and the findings only
     st.stop()

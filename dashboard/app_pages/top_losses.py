@@ -22,7 +22,8 @@ if len(ev) == 0:
 y_true, y_pred = loaders.targets(view)
 classes = ev.classes
 present_true = [c for i, c in enumerate(classes) if np.any(ev.labels[:, i])]
-present_pred = [classes[i] for i in np.unique(y_pred)]
+present_pred = [classes[i] for i in
+                np.flatnonzero(np.bincount(y_pred, minlength=len(classes)))]
 
 c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
 with c1:

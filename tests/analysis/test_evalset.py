@@ -192,3 +192,58 @@ def test_synthetic_run_over_the_demo_imitates_a_model(demo_small, synthetic_run)
     assert (y_true != y_pred)[inherited].mean() > 0.6
     plain = np.array([not p or p == ["night"] for p in phen])
     assert (y_true == y_pred)[plain].mean() > 0.7
+
+
+def _seq_column(kind, v, missing):
+    import pyarrow as pa
+
+    names = [None if m else f"S{x}" for x, m in zip(v, missing)]
+    if kind == "no_seq":
+        return None
+    if kind in ("int", "sorted_int"):
+        return pd.Series(np.sort(v) if kind == "sorted_int" else v)
+    if kind == "float_nan":
+        return pd.Series(np.where(missing, np.nan, np.sort(v) * 1.0))
+    return pd.Series(names, dtype={"str": "str", "object": object,
+                                   "arrow": pd.ArrowDtype(pa.string())}[kind])
+
+
+@pytest.mark.parametrize("kind", ["int", "sorted_int", "float_nan", "str", "object",
+                                  "arrow", "no_seq"])
+def test_capture_codes_equal_pandas_factorize(kind):
+    # Codes come from runs of adjacent equal ids (only run heads are hashed, sorted numeric ids
+    # not at all): the result must be pd.factorize's, first-appearance order and NA included.
+    rng = np.random.default_rng(7)
+    for _ in range(25):
+        n = int(rng.integers(1, 40))
+        v = np.repeat(rng.integers(0, 6, n), rng.integers(1, 4, n))[:n]
+        missing = rng.random(n) < 0.2
+        seq = _seq_column(kind, v, missing)
+        ids = np.array([f"i{x}" for x in v], dtype=object)
+        meta = pd.DataFrame({"image_id": ids} if seq is None else {"image_id": ids, "seq_id": seq})
+        ev = EvalSet(classes=["a"], image_ids=ids, probs=np.ones((n, 1), np.float32),
+                     labels=np.ones((n, 1), bool), primary=np.zeros(n, np.int64), meta=meta)
+        codes, n_groups = capture_codes(ev)
+        want, uniques = pd.factorize(pd.Series(ids) if seq is None else seq)
+        na = np.flatnonzero(want < 0)
+        want[na] = len(uniques) + np.arange(len(na))
+        np.testing.assert_array_equal(codes, want)
+        assert n_groups == len(uniques) + len(na)
+
+
+def test_pred_prob_is_the_row_maximum_and_follows_subsets():
+    rng = np.random.default_rng(1)
+    probs = rng.random((300_000, 5)).astype(np.float32)  # more than one block of rows
+    probs.flags.writeable = False
+    ev = EvalSet(classes=list("abcde"), image_ids=np.arange(len(probs)).astype(str),
+                 probs=probs, labels=np.eye(5, dtype=bool)[rng.integers(0, 5, len(probs))],
+                 primary=np.zeros(len(probs), np.int64),
+                 meta=pd.DataFrame({"seq_id": np.arange(len(probs))}))
+    np.testing.assert_array_equal(ev.pred, probs.argmax(axis=1))
+    np.testing.assert_array_equal(ev.pred_prob, probs.max(axis=1))
+    sub = ev.subset(np.arange(len(probs)) % 3 == 0)
+    np.testing.assert_array_equal(sub.pred_prob, probs[::3].max(axis=1))
+    fresh = EvalSet(classes=ev.classes, image_ids=ev.image_ids, probs=probs, labels=ev.labels,
+                    primary=ev.primary, meta=ev.meta)
+    fresh._cache["pred"] = ev.pred  # cached alone: the probability is looked up
+    np.testing.assert_array_equal(fresh.pred_prob, probs.max(axis=1))

@@ -186,8 +186,7 @@ def test_float16_conversion_is_exact_for_every_bit_pattern():
 def test_checks_fused_into_reading_report_the_first_row(tmp_path, dtype):
     # 3 row groups of 5000 rows, blocks of 4096 rows: a negative value in an early block must
     # not hide a bad sum further on (sums are reported first, as check_probs does).
-    n = 15_000
-    ids, probs = _write(tmp_path / "r", n=n, dtype=dtype)
+    _write(tmp_path / "r", n=15_000, dtype=dtype)
     table = pq.read_table(tmp_path / "r" / PREDICTIONS)
     vals = table.column("probs").combine_chunks().values.to_numpy(zero_copy_only=False).copy()
     vals[4100 * 4:4100 * 4 + 2] = [-0.25, 0.25 + vals[4100 * 4] + vals[4100 * 4 + 1]]

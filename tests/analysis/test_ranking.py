@@ -195,3 +195,33 @@ def test_label_issues_sources_and_k():
         label_issues(ev, sources=("magic",))
     nothing = label_issues(ev, sources=())
     assert nothing.empty and list(nothing.columns) == ISSUE_COLUMNS
+
+
+@pytest.mark.parametrize("largest", [True, False])
+def test_top_losses_rank_by_the_float64_loss_with_ties_by_row(largest):
+    # top_losses ranks by the float32 probability of the best label rather than the float64 loss: the
+    # order and the ties (clipped probabilities, rounded values) must be the loss's exactly.
+    from analysis.evalset import targets
+    from analysis.ranking import EPS, top_losses
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        n, c = int(rng.integers(1, 300)), int(rng.integers(2, 6))
+        p = rng.random((n, c)) ** rng.choice([1, 8, 40])
+        p[rng.random((n, c)) < 0.3] = 0.0
+        p[:, 0] += 1e-30
+        p = np.round(p / p.sum(1, keepdims=True), int(rng.integers(1, 4))).astype(np.float32)
+        p = np.where(rng.random((n, 1)) < 0.3, np.float32(1e-13), p)  # clipped: all tie
+        labels = rng.random((n, c)) < 0.3
+        labels[np.arange(n), rng.integers(0, c, n)] = True
+        labels[np.arange(n), p.argmax(1)] |= rng.random(n) < 0.8
+        ev = evalset_from_arrays(p, labels)
+        y_true = targets(ev, policy="set")[0]
+        loss = -np.log(np.clip(p[np.arange(n), y_true].astype(np.float64), EPS, 1.0))
+        mask = rng.random(n) < 0.6
+        rows = np.flatnonzero(mask)
+        k = int(rng.integers(1, 40))
+        want = rows[np.lexsort((rows, -loss[rows] if largest else loss[rows]))][:k]
+        got = top_losses(ev, k=k, largest=largest, mask=mask)
+        assert got["image_id"].tolist() == ev.image_ids[want].tolist()
+        np.testing.assert_array_equal(got["loss"].to_numpy(), loss[want])

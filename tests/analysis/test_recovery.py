@@ -14,12 +14,13 @@ without flaking on one image; measured values in the comments):
   inherited: P 1.00, R 0.56 (frames the synthetic model does not call empty at >= 0.5 are
   missed by design); missed species: P 1.00, R 0.89.
 - trained CPU run over the 600-image demo (slow; tests/trained_run.py, frozen backbone, head
-  only): 596 predicted, 462 of them in the training split, where the model has learnt the
-  planted labels (p = 1.00 on "zebra" for a frame the zebra has left): no method can see those.
-  So the trained run is measured on out-of-sample frames (split != train), as confident
-  learning is. Measured: inherited 3 planted out of sample, 2 flagged, both right (P 1.00,
-  R 0.67; over all frames 2 of 10); missed species: all 9 planted frames are in training, so
-  there is nothing out of sample to measure (skipped, with that reason).
+  only). A model has learnt the planted labels of the frames it trained on (p = 1.00 on
+  "zebra" for a frame the zebra has left): no method can see those, so the trained run is
+  measured on out-of-sample frames (split != train), as confident learning is. Its 50/25/25
+  site split (seed 4) leaves 7 planted inherited labels and 6 planted missed species out of
+  sample. Measured: inherited 7 flagged, 6 right (P 0.86, R 0.86); missed species 9 flagged,
+  5 of the top 6 right (P 0.83, R 0.83). Floors: two planted frames below that (>= 0.55 for
+  inherited, 4 of 7; >= 0.5 for missed species, 3 of 6).
 """
 from __future__ import annotations
 
@@ -81,17 +82,11 @@ def trained_recovery(trained_demo_run):
 
 
 @pytest.mark.slow
-def test_inherited_label_recovery_on_a_trained_run(trained_recovery):
-    inh = trained_recovery["inherited_label"]
-    if inh["planted"] < 2:
-        pytest.skip(f"only {inh['planted']} planted inherited label(s) out of sample")
-    assert inh["precision"] >= 0.5 and inh["recall"] >= 0.5, inh
-
-
-@pytest.mark.slow
-def test_missed_species_recovery_on_a_trained_run(trained_recovery):
-    miss = trained_recovery["missed_species"]
-    if miss["planted"] < 2:
-        pytest.skip(f"only {miss['planted']} planted missed species out of sample: the "
-                    f"trained run predicts the others in sample")
-    assert miss["precision"] >= 0.3 and miss["recall"] >= 0.3, miss
+@pytest.mark.parametrize("kind, floor", [("inherited_label", 0.55), ("missed_species", 0.5)])
+def test_recovery_on_a_trained_run_out_of_sample(trained_recovery, kind, floor):
+    got = trained_recovery[kind]
+    # tests/trained_run.py's split is chosen to leave enough planted frames out of sample.
+    why = (f"only {got['planted']} planted {kind} frames out of sample: revisit the split in "
+           f"tests/trained_run.py")
+    assert got["planted"] >= 5, (why, got)
+    assert got["precision"] >= floor and got["recall"] >= floor, got

@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.__main__ import main
+from analysis.evalset import EvalSet, evalset_from_arrays
 from analysis.io import write_run
+from analysis.report import slice_scores
 from tests.conftest import SERENGETI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +27,9 @@ SAYS = {"0020": "elephant", "0021": "elephant", "0022": "elephant", "0128": "mon
         "0129": "empty", "0130": "empty", "0221": "monkeyvervet", "0222": "monkeyvervet",
         "0223": "baboon", "0275": "empty"}
 REPORT_KEYS = {"run", "policy", "image_level", "sequence_level", "most_confused",
-               "cooccurrence", "sequence_suspects", "label_issues", "calibration", "coverage"}
+               "cooccurrence", "sequence_suspects", "label_issues", "calibration", "coverage",
+               "slices"}
+SLICE_ROW = {"value", "n", "accuracy", "balanced_accuracy", "macro_f1", "weighted_f1"}
 
 
 def _classes(slice_json: Path) -> list[str]:
@@ -101,6 +106,63 @@ def test_report_json_keys_and_shapes(fixture_report):
     assert "comparison" not in rep
 
 
+def test_slices_of_the_fixture_report(fixture_report):
+    rep, out_html = fixture_report
+    block = rep["slices"]
+    assert set(block) == {"site", "season", "day_night", "frame_num", "split"}
+    assert all(set(row) == SLICE_ROW for rows in block.values() for row in rows)
+    # One site, one season, one split: each single slice is the whole evaluation.
+    img = rep["image_level"]
+    for key, value in (("site", "D04"), ("season", "S1"), ("split", "test")):
+        (row,) = block[key]
+        assert row["value"] == value and row["n"] == 10
+        assert row["accuracy"] == pytest.approx(img["accuracy"])
+        assert row["macro_f1"] == pytest.approx(img["macro_f1"])
+    # Frame positions agree with the independently computed frame-accuracy curve.
+    by_frame = {r["frame_num"]: r for r in rep["frame_accuracy"]}
+    assert {r["value"] for r in block["frame_num"]} == set(by_frame)
+    for row in block["frame_num"]:
+        assert row["n"] == by_frame[row["value"]]["n"]
+        assert row["accuracy"] == pytest.approx(by_frame[row["value"]]["accuracy"])
+    f1 = [r["macro_f1"] for r in block["frame_num"]]
+    assert f1 == sorted(f1)  # worst first
+    assert sum(r["n"] for r in block["day_night"]) == 10
+    page = out_html.read_text(encoding="utf-8")
+    assert "<h2>Slices</h2>" in page and "<h3>Sites</h3>" in page and "<td>D04</td>" in page
+
+
+def _sliced_evalset() -> EvalSet:
+    """Site C: all wrong; B: half right; A: all right under `set`, one miss under `primary`
+    (its image 0 is annotated {c0, c1} and predicted c1)."""
+    pred = np.array([1, 1, 2, 0, 0, 1, 2, 2, 0, 1])
+    truth = np.array([0, 1, 2, 0, 0, 2, 2, 1, 1, 2])
+    labels = np.eye(3, dtype=bool)[truth]
+    labels[0, 1] = True
+    probs = np.full((10, 3), 0.1)
+    probs[np.arange(10), pred] = 0.8
+    meta = pd.DataFrame({"image_id": [f"i{k}" for k in range(10)],
+                         "seq_id": [f"i{k}" for k in range(10)],
+                         "location": list("AAAABBBBCC"),
+                         "season": ["S1"] * 5 + ["S2"] * 5,
+                         "split": ["test"] * 10})
+    return evalset_from_arrays(probs, labels, meta=meta, primary=truth,
+                               image_ids=meta["image_id"].to_numpy())
+
+
+@pytest.mark.parametrize("policy, acc_a, acc_b", [("set", 1.0, 0.5), ("primary", 0.75, 0.5)])
+def test_slice_scores_worst_site_first(policy, acc_a, acc_b):
+    block = slice_scores(_sliced_evalset(), policy=policy)
+    sites = block["site"]
+    assert [r["value"] for r in sites] == ["C", "B", "A"]
+    assert [r["n"] for r in sites] == [2, 4, 4]
+    assert sites[0]["accuracy"] == 0 and sites[0]["macro_f1"] == 0
+    assert sites[1]["accuracy"] == acc_b and sites[2]["accuracy"] == acc_a
+    assert [r["n"] for r in sorted(block["season"], key=lambda r: r["value"])] == [5, 5]
+    assert block["day_night"] == [] and block["frame_num"] == []  # columns absent
+    assert [r["value"] for r in block["split"]] == ["test"]
+    assert "split" not in slice_scores(_sliced_evalset(), policy=policy, split="test")
+
+
 def test_mongoose_empty_frames_are_inherited_label_suspects(fixture_report):
     rep, _ = fixture_report
     sus = {s["image_id"][-4:]: s for s in rep["sequence_suspects"]}
@@ -144,6 +206,9 @@ def test_policy_primary_and_split_and_compare(tmp_path, serengeti_slice, serenge
     assert rc == 0
     rep = json.loads(out.read_text())
     assert rep["policy"] == "primary" and rep["run"]["split"] == "test"
+    assert "split" not in rep["slices"]  # restricted to one split
+    (site,) = rep["slices"]["site"]
+    assert site["accuracy"] == pytest.approx(rep["image_level"]["accuracy"])
     cmp_ = rep["comparison"]
     assert cmp_["n_fixed"] == 0 and cmp_["n_broken"] == 2  # 0129 and 0223 broke
     assert {d["class"] for d in cmp_["per_class"]} == set(_classes(serengeti_slice))

@@ -1,11 +1,12 @@
 """Real browser: co-occurrence, sequences, calibration, compare and try-the-model pages."""
 from __future__ import annotations
 
-import json
 import shutil
 import urllib.parse
 
 import pytest
+
+from tests.synth import attach_tiny_checkpoint
 
 pytestmark = pytest.mark.browser
 
@@ -88,21 +89,10 @@ def test_compare_runs(page, open_page, screenshot):
 @pytest.fixture
 def tiny_run(browser_runs):
     """A run with a tiny seeded checkpoint beside the synthetic ones (removed afterwards)."""
-    torch = pytest.importorskip("torch")
-    from training.checkpoint import save
-    from training.model import build_model
-
+    pytest.importorskip("torch")
     run = browser_runs / "zz_tiny"
     shutil.copytree(browser_runs / "synthetic", run, dirs_exist_ok=True)
-    manifest = json.loads((run / "manifest.json").read_text())
-    torch.manual_seed(0)
-    model = build_model("test_efficientnet", len(manifest["classes"]), weights="none")
-    save({"model": model.state_dict(), "classes": manifest["classes"],
-          "arch": "test_efficientnet", "image_size": 64, "mean": [0.5] * 3, "std": [0.25] * 3,
-          "config": {}}, run / "checkpoint_best.pt")
-    manifest["model"] = {"arch": "test_efficientnet", "checkpoint": "checkpoint_best.pt",
-                         "input_size": 64}
-    (run / "manifest.json").write_text(json.dumps(manifest))
+    attach_tiny_checkpoint(run)
     yield run
     shutil.rmtree(run)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 TIMEOUT = 120  # seconds per AppTest run: the 2-core CI machine is shared
@@ -39,13 +40,12 @@ def dashboard_env(monkeypatch, demo_small, dashboard_runs) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(dashboard_env) -> Callable[..., "AppTest"]:
+def app(dashboard_env) -> Callable[..., AppTest]:
     """``app(page=None, **query)``: an AppTest of ``dashboard/app.py`` run once on ``page``.
 
     ``page`` is a stem of ``dashboard/app_pages`` (``"confusion"``); ``query`` becomes the URL's
     query params (lists for repeated keys).
     """
-    from streamlit.testing.v1 import AppTest
 
     def make(page: str | None = None, **query) -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)

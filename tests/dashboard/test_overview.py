@@ -5,6 +5,7 @@ import pytest
 
 from analysis.confusion import most_confused
 from analysis.metrics import evaluate
+from analysis.slices import slice_table
 from dashboard import loaders
 
 
@@ -57,3 +58,31 @@ def test_presenter_mode_shows_the_headline_only(app, no_exception):
     assert _metrics(present) == _metrics(normal)
     assert normal.main.get("expander") and not present.main.get("expander")
     assert len(present.sidebar.get("selectbox")) == 2  # rendered (state kept) but hidden by CSS
+
+
+@pytest.mark.parametrize("by, column", [("site", "location"), ("season", "season"),
+                                        ("day / night", "day_night")])
+def test_worst_slices_table(app, no_exception, view_of, by, column):
+    at = app(ov_slice=by)  # the page's own URL param selects the dimension
+    no_exception(at)
+    want = slice_table(loaders.evalset(view_of()), by=column).head(5)
+    (shown,) = [d.value for d in at.dataframe if "macro_f1" in d.value.columns]
+    assert shown[column].astype(str).tolist() == want[column].astype(str).tolist()
+    assert shown["n"].tolist() == want["n"].tolist()
+    assert shown["macro_f1"].to_numpy() == pytest.approx(want["macro_f1"].to_numpy())
+    f1 = shown["macro_f1"].tolist()
+    assert f1 == sorted(f1)  # worst first
+
+
+@pytest.mark.parametrize("by, column, field, url", [("site", "location", "site", "site"),
+                                                     ("day / night", "day_night", "day_night",
+                                                      "dn")])
+def test_choosing_a_slice_sets_the_sidebar(app, no_exception, view_of, by, column, field, url):
+    at = app(ov_slice=by)
+    best = str(slice_table(loaders.evalset(view_of()), by=column)[column].iloc[-1])
+    at.selectbox(key=f"ov_slice_pick:{column}").set_value(best)
+    at.button(key="ov_slice_apply").click().run()
+    no_exception(at)
+    narrowed = view_of(**{field: (best,) if field == "site" else best})
+    assert _metrics(at)[3] == ("Images", f"{len(loaders.evalset(narrowed)):,}")
+    assert at.query_params[url] in (best, [best])  # the sidebar took it, the URL follows

@@ -1,10 +1,11 @@
 """AppTest of the try-the-model page: friendly without a checkpoint; top 5 with one."""
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
+
+from tests.synth import attach_tiny_checkpoint
 
 
 def test_run_without_checkpoint_gets_a_friendly_message(app, no_exception, texts):
@@ -17,21 +18,10 @@ def test_run_without_checkpoint_gets_a_friendly_message(app, no_exception, texts
 @pytest.fixture
 def tiny_run(tmp_path, dashboard_runs, monkeypatch):
     """A copy of the synthetic run with a tiny (untrained, seeded) timm checkpoint."""
-    torch = pytest.importorskip("torch")
-    from training.checkpoint import save
-    from training.model import build_model
-
+    pytest.importorskip("torch")
     run = tmp_path / "runs" / "tiny"
     shutil.copytree(dashboard_runs / "synthetic", run)
-    manifest = json.loads((run / "manifest.json").read_text())
-    torch.manual_seed(0)
-    model = build_model("test_efficientnet", len(manifest["classes"]), weights="none")
-    save({"model": model.state_dict(), "classes": manifest["classes"],
-          "arch": "test_efficientnet", "image_size": 64, "mean": [0.5] * 3, "std": [0.25] * 3,
-          "config": {}}, run / "checkpoint_best.pt")
-    manifest["model"] = {"arch": "test_efficientnet", "checkpoint": "checkpoint_best.pt",
-                         "input_size": 64}
-    (run / "manifest.json").write_text(json.dumps(manifest))
+    attach_tiny_checkpoint(run)
     monkeypatch.setenv("TRAPLENS_RUNS", str(run.parent))
     return run
 

@@ -1,0 +1,72 @@
+"""The lookups and cache keys added for speed give the same answers as the plain computations."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.compare import compare
+from analysis.evalset import evalset_from_arrays
+from dashboard import components, loaders
+from tests.synth import make_arrays
+
+
+@pytest.fixture
+def ev():
+    probs, y, cap = make_arrays(300, 5, seed=3)
+    labels = np.zeros(probs.shape, bool)
+    labels[np.arange(len(y)), y] = True
+    ids = [f"img{i:04d}" for i in range(len(y))]
+    meta = pd.DataFrame({"image_id": ids, "file_name": [f"{i}.JPG" for i in ids],
+                         "seq_id": pd.Categorical([f"cap{c}" for c in cap]),
+                         "frame_num": np.ones(len(y), int)})
+    return evalset_from_arrays(probs, labels, primary=y, meta=meta,
+                               image_ids=meta["image_id"].to_numpy(dtype=object))
+
+
+@pytest.mark.parametrize("categorical", [True, False])
+def test_capture_rows_match_a_scan(ev, categorical):
+    if not categorical:
+        ev.meta["seq_id"] = ev.meta["seq_id"].astype(str)
+    seq = ev.meta["seq_id"].astype(str).to_numpy()
+    for seq_id in ["cap0", "cap7", seq[-1], "no-such-capture"]:
+        assert components.capture_rows(ev, seq_id).tolist() == \
+            np.flatnonzero(seq == seq_id).tolist()
+
+
+def test_rows_of_ids_and_memo_follow_the_object(ev):
+    want = [5, 0, -1, 299]
+    ids = [ev.image_ids[5], ev.image_ids[0], "unknown", ev.image_ids[299]]
+    assert components.rows_of_ids(ev, ids).tolist() == want
+    other = ev.subset(np.arange(len(ev))[::-1].copy())  # another object: its own lookup
+    assert components.rows_of_ids(other, ids).tolist() == [294, 299, -1, 0]
+
+
+def test_gallery_caption_from_facts_equals_fastai_caption(ev):
+    from analysis.evalset import targets
+
+    y_true, y_pred = targets(ev, policy="set")
+    items = components.fastai_items(ev, np.flatnonzero(y_true != y_pred), y_true, y_pred)
+    row = items.iloc[0]
+    assert components._caption(row) == components.fastai_caption(
+        row["predicted"], row["actual"], row["loss"], row["p_predicted"], row["p_actual"])
+    assert components._caption(pd.Series({"caption": "given"})) == "given"
+    assert list(items["loss"]) == sorted(items["loss"], reverse=True)
+
+
+def test_compare_fast_path_equals_reordered_runs(ev):
+    probs_b, *_ = make_arrays(300, 5, seed=4)
+    ev_b = evalset_from_arrays(probs_b, ev.labels, primary=ev.primary, meta=ev.meta,
+                               image_ids=ev.image_ids)
+    fast = compare(ev, ev_b, n_resamples=20)  # identical rows: no re-indexing
+    perm = np.random.default_rng(0).permutation(len(ev))
+    slow = compare(ev, ev_b.subset(perm), n_resamples=20)  # B shuffled: aligned by id
+    assert fast == slow
+
+
+def test_table_key_ignores_comparison_run_and_presenter_mode(view_of):
+    base = view_of()
+    assert loaders._table_key(base) == loaders._table_key(
+        base.with_(compare="synthetic_b", presenter=True))
+    assert loaders._table_key(base) != loaders._table_key(base.with_(split="test"))
+    assert loaders.run_version(base, "synthetic_b").startswith("synthetic_b:")
