@@ -104,13 +104,13 @@ def error_page(problem: BaseException | str, *, fix: str | None = None,
 
 
 def fmt_interval(interval: Sequence[float] | None, *, digits: int = 3) -> str:
-    """``"95% CI 0.812–0.861"`` (or an empty string without an interval)."""
+    """``"95% CI [0.812, 0.861]"`` (brackets keep negative bounds readable; or an empty string without an interval)."""
     if interval is None:
         return ""
     lo, hi = (float(v) for v in interval)
     if math.isnan(lo) or math.isnan(hi):
         return ""
-    return f"95% CI {lo:.{digits}f}–{hi:.{digits}f}"
+    return f"95% CI [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def metric_card(label: str, value: float | int | str, interval: Sequence[float] | None = None,

@@ -7,12 +7,14 @@ then ``os.replace``): a crash or a kill mid-export leaves the previous export as
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
 import re
 import tempfile
 import uuid
+import zipfile
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -338,6 +340,31 @@ def export(dataset: "Dataset", store: DecisionStore, out: str | Path, *, format:
     if format == "camtrapdp":
         return export_camtrapdp(dataset, store, out, utc_offset=utc_offset)
     raise ExportError(f"unknown export format {format!r}; expected one of {FORMATS}")
+
+
+def download_name(dataset: "Dataset", format: str) -> str:
+    """File name of :func:`export_bytes`: the file itself, or a zip when it writes several."""
+    if format == "csv":
+        return "decisions.csv"
+    if format == "coco" and len(dataset.sources) == 1:
+        return Path(dataset.sources[0]["path"]).name
+    return f"traplens-{format}.zip"
+
+
+def export_bytes(dataset: "Dataset", store: DecisionStore, *, format: str) -> bytes:
+    """One :func:`export` as bytes for a download (zipped when it writes several files)."""
+    from data.paths import cache_dir
+
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        out = Path(tmp) / ("decisions.csv" if format == "csv" else "export")
+        paths = export(dataset, store, out, format=format)
+        if not download_name(dataset, format).endswith(".zip"):
+            return paths[0].read_bytes()
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for p in paths:
+                zf.write(p, p.name)
+        return buf.getvalue()
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

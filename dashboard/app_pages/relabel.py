@@ -7,19 +7,14 @@ queue once it or its capture has a decision in ``data.curation.DecisionStore``
 """
 from __future__ import annotations
 
-import io
-import tempfile
-import zipfile
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 from analysis.ranking import label_issues
 from dashboard import components, loaders, state
 from data.curation import DecisionError, DecisionStore, parse_labels
-from data.export import FORMATS, export
-from data.paths import cache_dir, curation_db
+from data.export import FORMATS, download_name, export_bytes
+from data.paths import curation_db
 
 ANY = "(any)"
 ACTIONS = [("accept", "Accept", "A", "labels := the model's suggestion"),
@@ -55,20 +50,6 @@ def act(action: str, item: dict, dataset, curator: str, run_id: str) -> None:
         st.session_state["relabel_flash"] = ("success", msg)
     except DecisionError as exc:
         st.session_state["relabel_flash"] = ("error", str(exc))
-
-
-def export_bytes(dataset, fmt: str) -> bytes:
-    """One export through ``data.export`` (a zip when it writes several files)."""
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        out = Path(tmp) / ("decisions.csv" if fmt == "csv" else "export")
-        paths = export(dataset, store(), out, format=fmt)
-        if len(paths) == 1 and fmt != "camtrapdp":
-            return paths[0].read_bytes()
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for p in paths:
-                zf.write(p, p.name)
-        return buf.getvalue()
 
 
 def select(label: str, key: str, options: list[str]) -> str:
@@ -167,11 +148,10 @@ with st.expander(f"Your latest decisions ({len(mine)})", expanded=not mine.empty
 with st.expander("Export the corrected dataset"):
     fmt = st.segmented_control("Format", list(FORMATS), key="relabel_fmt", default="coco",
                                required=True)
-    single = fmt == "csv" or (fmt == "coco" and len(dataset.sources) == 1)
-    name = {"csv": "decisions.csv", "coco": Path(dataset.sources[0]["path"]).name}.get(
-        fmt, "") if single else f"traplens-{fmt}.zip"
-    st.download_button(f"Download {fmt} export", data=lambda: export_bytes(dataset, fmt),
-                       file_name=name, key="relabel_download", icon=":material/download:",
+    name = download_name(dataset, fmt)
+    st.download_button(f"Download {fmt} export", key="relabel_download", file_name=name,
+                       data=lambda: export_bytes(dataset, store(), format=fmt),
+                       icon=":material/download:",
                        mime="application/zip" if name.endswith(".zip") else None)
     st.caption("Same as `python -m data export --format " + fmt + "`; switch on *Apply "
                "curated corrections* in the sidebar to score every page with your fixes.")

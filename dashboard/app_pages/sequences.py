@@ -21,7 +21,7 @@ KIND_NAMES = {"inherited_label": "inherited label", "missed_species": "missed sp
 def scores(res: dict) -> dict[str, str]:
     """Headline numbers of an ``evaluate`` result as display strings."""
     lo, hi = res.get("macro_f1_ci") or (None, None)
-    ci = f" ({lo:.3f}–{hi:.3f})" if lo is not None and hi is not None else ""
+    ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
     return {"accuracy": f"{res['accuracy']:.3f}", "macro F1 (95% CI)": f"{res['macro_f1']:.3f}{ci}",
             "balanced accuracy": f"{res['balanced_accuracy']:.3f}", "n": f"{int(res['n']):,}"}
 

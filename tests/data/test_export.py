@@ -16,7 +16,8 @@ import pytest
 from data.cct import load_dataset, read_cct_json, validate
 from data.curation import DecisionStore
 from data.export import (OBSERVATION_FIELDS, REQUIRED_OBSERVATION_FIELDS, ExportError,
-                         atomic_write, corrected_cct, deployment_ids, export, register_cli)
+                         atomic_write, corrected_cct, deployment_ids, download_name, export,
+                         export_bytes, register_cli)
 from tests.data.test_curation import NAN, image_id, seq_id, write_cct
 
 
@@ -216,6 +217,31 @@ def test_camtrapdp_bad_offset_and_file_target(two_seasons, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ExportError, match=r"Camtrap DP is a folder"):
         export(dataset, store, tmp_path / "file", format="camtrapdp")
+
+
+@pytest.mark.parametrize("fmt,name,members", [
+    ("csv", "decisions.csv", None),
+    ("coco", "traplens-coco.zip", ["S1.json", "S2.json"]),
+    ("camtrapdp", "traplens-camtrapdp.zip", ["datapackage.json", "observations.csv"]),
+])
+def test_export_bytes_for_a_download(two_seasons, tmp_path, fmt, name, members):
+    import io
+    import zipfile
+
+    _, dataset = two_seasons
+    store = DecisionStore(tmp_path / "d.sqlite")
+    decide_some(store, dataset)
+    assert download_name(dataset, fmt) == name
+    data = export_bytes(dataset, store, format=fmt)
+    if members is None:
+        export(dataset, store, tmp_path / "d.csv", format="csv")
+        assert data == (tmp_path / "d.csv").read_bytes()
+    else:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            assert sorted(zf.namelist()) == members
+            if fmt == "coco":
+                fixed = json.loads(zf.read("S1.json").decode().replace("NaN", "null"))
+                assert {a["image_id"] for a in fixed["annotations"]} >= {image_id(1, 3)}
 
 
 def test_deployment_ids():
