@@ -5,8 +5,8 @@
 """
 from __future__ import annotations
 
-import importlib
 import pkgutil
+import subprocess
 import sys
 import time
 
@@ -21,12 +21,19 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"bench: unknown benchmark(s) {unknown}; choose from {names}", file=sys.stderr)
         return 2
+    failed = []
     for name in wanted:
         print(f"\n=== bench {name} ===", flush=True)
         t0 = time.perf_counter()
-        importlib.import_module(f"bench.bench_{name}").main()
+        # A fresh process each: peak memory and cold-start figures must not inherit the
+        # previous benchmark's heap or caches.
+        code = f"import bench.bench_{name} as b; b.main()"
+        if subprocess.run([sys.executable, "-c", code]).returncode:
+            failed.append(name)
         print(f"=== {name} done in {time.perf_counter() - t0:.1f} s ===", flush=True)
-    return 0
+    if failed:
+        print(f"bench: failed: {failed}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Builds (once, reused from the work folder cache) a synthetic file in the exact s
 published Snapshot Serengeti metadata: indent 1, bare NaN tokens, string count bins, sentinels,
 1-3 frame captures with the sequence label copied onto each frame, ~70 % empty, a few
 multi-species captures. Each measurement runs in its own subprocess so its peak RSS
-(``ru_maxrss``) is clean:
+(``VmHWM``) is clean:
 
 - ``load_dataset`` cold (empty Parquet cache: parse + build tables + write the cache),
 - ``load_dataset`` warm (hash the file + read the Parquet cache),
@@ -145,8 +145,11 @@ else:
     n = (len(ds.images), ds.n_annotations)
 secs = time.perf_counter() - t0
 use = resource.getrusage(resource.RUSAGE_SELF)
+# VmHWM, not ru_maxrss: ru_maxrss survives exec, so it would report the parent's peak.
+with open("/proc/self/status") as fh:
+    hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
 print(json.dumps({"seconds": secs, "cpu": use.ru_utime + use.ru_stime,
-                  "peak_rss": use.ru_maxrss * 1024, "images": n[0], "annotations": n[1]}))
+                  "peak_rss": hwm * 1024, "images": n[0], "annotations": n[1]}))
 """
 
 
