@@ -22,8 +22,7 @@ def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:
 
 def _top_label(ev: EvalSet, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
     y_true, y_pred = targets(ev, policy=policy)
-    conf = ev.probs[np.arange(len(ev)), y_pred].astype(np.float64)
-    return conf, y_true == y_pred
+    return ev.pred_prob.astype(np.float64), y_true == y_pred
 
 
 def reliability(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> pd.DataFrame:
@@ -91,6 +90,8 @@ def per_class_ece(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> p
     DataFrame
         ``class, ece, support`` (images whose outcome is positive), in class order.
     """
+    if policy not in ("set", "primary"):
+        raise ValueError(f"policy must be 'set' or 'primary', got {policy!r}")
     c = ev.n_classes
     sums = np.zeros((3, c * n_bins))
     cols = np.arange(c) * n_bins
@@ -99,10 +100,8 @@ def per_class_ece(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> p
         if policy == "primary":
             pos = np.zeros(p.shape, bool)
             pos[np.arange(len(p)), ev.primary[lo:lo + _ROW_CHUNK]] = True
-        elif policy == "set":
-            pos = ev.labels[lo:lo + _ROW_CHUNK]
         else:
-            raise ValueError(f"policy must be 'set' or 'primary', got {policy!r}")
+            pos = ev.labels[lo:lo + _ROW_CHUNK]
         flat = (_bin_index(p, n_bins) + cols).reshape(-1)
         sums[0] += np.bincount(flat, minlength=c * n_bins)
         sums[1] += np.bincount(flat, weights=p.reshape(-1), minlength=c * n_bins)

@@ -3,11 +3,10 @@ images one run fixes (wrong -> right) or breaks (right -> wrong) relative to the
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from analysis.evalset import EvalSet, Policy, capture_codes, targets
-from analysis.metrics import (_f1, _summary_arrays, confusion, per_class, percentile_interval,
-                              resampled_counts, summary)
+from analysis.metrics import (_f1, _interval, _summary_arrays, confusion, per_class,
+                              percentile_interval, resampled_counts, summary)
 
 
 def align_runs(ev_a: EvalSet, ev_b: EvalSet) -> tuple[EvalSet, EvalSet]:
@@ -25,7 +24,7 @@ def align_runs(ev_a: EvalSet, ev_b: EvalSet) -> tuple[EvalSet, EvalSet]:
     if len(ev_a) == len(ev_b) and np.array_equal(ev_a.image_ids, ev_b.image_ids):
         a, b = ev_a, ev_b  # two runs over one dataset: same rows (skips hashing n ids)
     else:
-        rows_b = pd.Index(ev_b.image_ids).get_indexer(pd.Index(ev_a.image_ids))
+        rows_b = ev_b.rows_of(ev_a.image_ids)
         common = rows_b >= 0
         a = ev_a if common.all() else ev_a.subset(common)
         b = ev_b.subset(rows_b[common])
@@ -83,19 +82,16 @@ def compare(ev_a: EvalSet, ev_b: EvalSet, *, policy: Policy = "set", n_resamples
     fixed = a.image_ids[~right_a & right_b]
     broken = a.image_ids[right_a & ~right_b]
 
-    def interval(pair):
-        return [None if not np.isfinite(x) else float(x) for x in pair]
-
     return {
         "n": int(len(a)), "n_only_a": int(len(ev_a) - len(a)),
         "n_only_b": int(len(ev_b) - len(b)),
         "accuracy_a": sa["accuracy"], "accuracy_b": sb["accuracy"],
         "macro_f1_a": sa["macro_f1"], "macro_f1_b": sb["macro_f1"],
-        "macro_f1_delta": sb["macro_f1"] - sa["macro_f1"], "macro_f1_delta_ci": interval(macro_ci),
+        "macro_f1_delta": sb["macro_f1"] - sa["macro_f1"], "macro_f1_delta_ci": _interval(macro_ci),
         "per_class": [{"class": name, "support": int(fa["support"].iloc[k]),
                        "f1_a": float(fa["f1"].iloc[k]), "f1_b": float(fb["f1"].iloc[k]),
                        "delta": float(fb["f1"].iloc[k] - fa["f1"].iloc[k]),
-                       "delta_ci": interval(delta_ci[k])} for k, name in enumerate(a.classes)],
+                       "delta_ci": _interval(delta_ci[k])} for k, name in enumerate(a.classes)],
         "n_fixed": int(len(fixed)), "n_broken": int(len(broken)),
         "fixed": fixed.tolist(), "broken": broken.tolist(),
     }

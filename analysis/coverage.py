@@ -23,7 +23,7 @@ DEFAULT_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)
 
 def _confidence(ev: EvalSet, policy: Policy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y_true, y_pred = targets(ev, policy=policy)
-    return ev.probs[np.arange(len(ev)), y_pred], y_pred, y_true == y_pred
+    return ev.pred_prob, y_pred, y_true == y_pred
 
 
 def coverage_curve(ev: EvalSet, *, policy: Policy = "set",

@@ -132,6 +132,13 @@ class EvalSet:
                        labels=self.labels[mask], primary=self.primary[mask],
                        meta=self.meta.iloc[mask].reset_index(drop=True), _cache=cache)
 
+    def rows_of(self, image_ids) -> np.ndarray:
+        """Row of each id in ``image_ids`` (-1 when absent); the id index is built once per set
+        (hashing 7 M ids takes seconds)."""
+        if "id_index" not in self._cache:
+            self._cache["id_index"] = pd.Index(self.image_ids)
+        return self._cache["id_index"].get_indexer(image_ids)
+
     def class_index(self, name: str) -> int:
         """Index of class ``name``; ``KeyError`` naming the known classes otherwise."""
         try:
@@ -290,8 +297,7 @@ def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None) -> E
     probs = run.probs if identity else run.probs[pred_rows]
     labels = np.asarray(dataset.label_matrix(ids, classes), dtype=bool)
     primary = np.asarray(dataset.primary_index(ids, classes), dtype=np.int64)
-    if corrections is not None and len(corrections):
-        labels = labels.copy()
+    if corrections is not None and len(corrections):  # both arrays are fresh: edit in place
         apply_corrections(ids, labels, primary, classes, corrections)
     meta = images.iloc[data_rows].reset_index(drop=True)
     meta = meta[[c for c in META_COLUMNS if c in meta.columns and c != "split"]]
@@ -481,9 +487,10 @@ def aggregate_sequences(ev: EvalSet, *, how: str = "mean") -> EvalSet:
     Returns
     -------
     EvalSet
-        Rows in order of first appearance (captures without ``seq_id`` last). ``labels`` = union of the frames' label sets,
-        ``primary`` = first frame's primary class, ``image_ids`` and ``meta`` from the first
-        frame, with an extra ``meta["n_frames"]`` (frames present).
+        Rows in order of first appearance (captures without ``seq_id`` last). ``labels`` =
+        union of the frames' label sets, ``primary`` = first frame's primary class,
+        ``image_ids`` and ``meta`` from the first frame, with an extra ``meta["n_frames"]``
+        (frames present).
 
     Examples
     --------

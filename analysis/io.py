@@ -70,11 +70,6 @@ def _read_manifest(run_dir: Path) -> dict:
         raise PredictionsError(f"{path}: not valid JSON ({exc})") from None
 
 
-def _string_column(table: pa.Table, name: str) -> pa.ChunkedArray:
-    col = table.column(name)
-    return col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col
-
-
 def _stamp(run_dir: Path) -> tuple[int, int]:
     return tuple(int((run_dir / f).stat().st_mtime_ns) if (run_dir / f).exists() else 0
                  for f in (MANIFEST, PREDICTIONS))
@@ -154,9 +149,6 @@ def _load_cached(run_dir: Path, stamp: tuple[int, int]) -> Run:
         raise PredictionsError(f"{path}: file not found") from None
     except (pa.ArrowException, OSError) as exc:
         raise PredictionsError(f"{path}: unreadable Parquet ({exc})") from None
-    if "image_id" in table.column_names:
-        table = table.set_column(table.column_names.index("image_id"), "image_id",
-                                 _string_column(table, "image_id"))
     reader = ((lambda check: _read_probs(pf, check, path=path, n_classes=len(classes)))
               if by_group else None)
     try:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from analysis.evalset import (EvalSet, Policy, aggregate_sequences, capture_codes,  # noqa: F401
+from analysis.evalset import (EvalSet, Policy, aggregate_sequences, capture_codes,
                               targets)
 
 log = logging.getLogger(__name__)

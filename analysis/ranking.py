@@ -303,7 +303,7 @@ def confident_learning(ev: EvalSet, *, filter_by: str = "prune_by_noise_rate") -
 def _loss_candidates(ev: EvalSet, k: int) -> pd.DataFrame:
     y_true, y_pred = targets(ev, policy="set")
     top = top_losses(ev, k=k, mask=y_true != y_pred)  # a correct prediction is no candidate
-    rows = pd.Index(ev.image_ids).get_indexer(top["image_id"])
+    rows = ev.rows_of(top["image_id"])
     reason = [f"top loss #{i + 1}: loss {l:.2f}, model says {p} ({pp:.2f}), "
               f"{a} only {pa_:.2f}"
               for i, (l, p, pp, a, pa_) in enumerate(zip(top["loss"], top["predicted"],
@@ -324,7 +324,7 @@ def _sequence_candidates(ev: EvalSet, sus: pd.DataFrame | None, **kwargs) -> pd.
                             kwargs["empty_class"])
             kwargs["empty_class"] = None
         sus = suspects(ev, **kwargs)
-    rows = pd.Index(ev.image_ids).get_indexer(sus["image_id"])
+    rows = ev.rows_of(sus["image_id"])
     return pd.DataFrame({"row": rows, "score": sus["score"].to_numpy(float),
                          "suggested": sus["suggested"].to_numpy(), "reason": sus["reason"],
                          "kind": sus["kind"].to_numpy()})

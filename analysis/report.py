@@ -22,6 +22,7 @@ from analysis import calibration, confusion, coverage, metrics
 from analysis.compare import compare
 from analysis.cooccurrence import cooccurrence, rank_pairs
 from analysis.evalset import EvalSet, Policy, build_evalset, targets
+from analysis.io import _atomic_write
 from analysis.ranking import label_issues, top_losses
 from analysis.sequences import frame_accuracy, suspects
 from analysis.slices import slice_table
@@ -91,7 +92,7 @@ def _with_context(ev: EvalSet, table: pd.DataFrame) -> pd.DataFrame:
     """Add ``file_name``, ``seq_id`` and ``frame_num`` of each ``image_id`` (for thumbnails)."""
     if table.empty:
         return table
-    rows = pd.Index(ev.image_ids).get_indexer(table["image_id"])
+    rows = ev.rows_of(table["image_id"])
     extra = {c: ev.meta[c].take(rows).astype(object).to_numpy()
              for c in ("file_name", "seq_id", "frame_num") if c in ev.meta.columns
              and c not in table.columns}
@@ -240,12 +241,7 @@ def write_html(page: str, path: str | Path) -> Path:
 
 def _write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 

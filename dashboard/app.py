@@ -33,10 +33,20 @@ PAGES = [
 
 
 def pages() -> list:
-    """The ``st.Page`` objects, in navigation order."""
-    return [st.Page(HERE / "app_pages" / f"{stem}.py", title=title, icon=icon, url_path=stem,
-                    default=i == 0)
-            for i, (stem, title, icon) in enumerate(PAGES)]
+    """The ``st.Page`` objects, in navigation order, then a hidden alias of the default page.
+
+    Streamlit serves the default page at ``/`` but still reserves its ``url_path``, so
+    ``/overview`` (the obvious guess next to ``/per_class``) would show "Page not found". The
+    default page takes the empty path and the alias answers ``/overview``; ``st.switch_page``
+    and ``st.page_link`` match the first page with that file, i.e. ``/``.
+    """
+    listed = [st.Page(HERE / "app_pages" / f"{stem}.py", title=title, icon=icon,
+                      url_path="" if i == 0 else stem, default=i == 0)
+              for i, (stem, title, icon) in enumerate(PAGES)]
+    stem, title, icon = PAGES[0]
+    alias = st.Page(HERE / "app_pages" / f"{stem}.py", title=title, icon=icon, url_path=stem,
+                    visibility="hidden")
+    return [*listed, alias]
 
 
 def main() -> None:

@@ -120,7 +120,7 @@ def metric_card(label: str, value: float | int | str, interval: Sequence[float] 
         f"{value:,}" if isinstance(value, (int, np.integer)) else f"{float(value):.{digits}f}")
     ci = fmt_interval(interval, digits=digits)
     st.metric(label, text, delta=ci or None, delta_color="off", delta_arrow="off", help=help,
-              border=True, height=150)
+              border=True, height="stretch")
 
 
 def link_card(title: str, body: str, page: str, *, label: str = "Open",
@@ -385,7 +385,11 @@ def _card(row: pd.Series, pic: tuple[str | None, str], *, key: str, images_root:
         st.markdown(
             f"<div class='tl-caption' data-image-id='{html.escape(image_id)}' "
             f"style='font-size:0.78rem;line-height:1.25' title='{html.escape(image_id)}'>"
-            f"{html.escape(caption)}<br><code style='font-size:0.68rem'>"
+            # the file name on one line, cut at its start (rtl) so the image number stays
+            # readable; the full id is the tooltip
+            f"{html.escape(caption)}<br><code style='font-size:0.62rem;white-space:nowrap;"
+            f"display:inline-block;max-width:100%;overflow:hidden;text-overflow:ellipsis;"
+            f"direction:rtl'>"
             f"{html.escape(image_id.rsplit('/', 1)[-1])}</code></div>",
             unsafe_allow_html=True)
         b1, b2 = st.columns(2)

@@ -71,14 +71,11 @@ def data_errors() -> tuple[type[BaseException], ...]:
     Narrower than ``LOAD_ERRORS``: around page code a plain ``ValueError`` is a bug and must
     surface as one.
     """
-    errors: list[type[BaseException]] = [ConfigError, OSError]
-    for module, name in (("data.cct", "DatasetError"), ("analysis.schema", "PredictionsError"),
-                         ("data.images", "ImageError")):
-        try:
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):  # pragma: no cover (module not written yet)
-            log.debug("%s.%s not available", module, name)
-    return tuple(errors)
+    from analysis.schema import PredictionsError
+    from data.cct import DatasetError
+    from data.images import ImageError
+
+    return (ConfigError, OSError, DatasetError, PredictionsError, ImageError)
 
 
 def stamp(path: str | Path) -> Stamp:
@@ -232,19 +229,20 @@ def corrections(paths: Sequence[str | Path]) -> Any:
 def _corrections_cached(ds_stamps: tuple[Stamp, ...], db_stamps: tuple[Stamp, ...]) -> Any:
     from data.curation import DecisionStore
 
-    store = DecisionStore(db_stamps[0][0])
-    try:
-        return store.corrections(_load_dataset_cached(ds_stamps))
-    finally:  # never keep a SQLite connection in a cache
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
+    # DecisionStore opens a connection per call and holds none: only the corrections are cached.
+    return DecisionStore(db_stamps[0][0]).corrections(_load_dataset_cached(ds_stamps))
 
 
 def _view_key(view: "ViewState", run: str) -> tuple:
     ds = tuple(stamp(p) for p in view.dataset_paths)
     fix = _curation_stamp() if view.corrected else None
     return ds, str((Path(view.runs_dir) / run).resolve()), _run_stamp(Path(view.runs_dir) / run), fix
+
+
+def _slice_key(view: "ViewState") -> tuple:
+    """``view.slice_kwargs()`` as a hashable, sorted tuple (lists become tuples)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                        for k, v in view.slice_kwargs().items()))
 
 
 def full_evalset(view: "ViewState", *, run: str | None = None) -> "EvalSet":
@@ -310,9 +308,7 @@ def evalset(view: "ViewState", *, run: str | None = None, level: str = "image") 
     id and metadata); pages pass ``view.level`` where the level matters.
     """
     ds, run_dir, run_st, fix = _view_key(view, run or view.run)
-    kwargs = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                          for k, v in view.slice_kwargs().items()))
-    return _evalset_cached(ds, run_dir, run_st, fix, kwargs, level)
+    return _evalset_cached(ds, run_dir, run_st, fix, _slice_key(view), level)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -357,9 +353,8 @@ def evaluate(view: "ViewState", *, run: str | None = None, level: str = "image",
              n_resamples: int = 200) -> dict:
     """``analysis.metrics.evaluate`` of the view's filtered eval set (with bootstrap intervals)."""
     ds, run_dir, run_st, fix = _view_key(view, run or view.run)
-    kwargs = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                          for k, v in view.slice_kwargs().items()))
-    return _evaluate_cached(ds, run_dir, run_st, fix, kwargs, level, view.policy, n_resamples)
+    return _evaluate_cached(ds, run_dir, run_st, fix, _slice_key(view), level, view.policy,
+                            n_resamples)
 
 
 @st.cache_data(show_spinner="Scoring…", max_entries=64)

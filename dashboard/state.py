@@ -222,6 +222,7 @@ def _hide_controls_css(presenter: bool) -> None:
             "[data-testid='stMetricValue'], [data-testid='stMetricValue'] * "
             "{font-size: 3.6rem !important; line-height: 1.15 !important;}"
             "[data-testid='stMarkdownContainer'] p, li {font-size: 1.35rem;}"
+            "[data-testid='stMetricDelta'] p {font-size: 1.05rem !important;}"
             "h1 {font-size: 3.2rem !important;} h2 {font-size: 2.4rem !important;}"
             "</style>"
         )

@@ -2,7 +2,8 @@
 
 Each subcommand comes from a module's ``register_cli(subparsers)``, which adds its parser and
 sets ``func``: ``func(args) -> int`` (the exit code). Bad input (``ValueError`` subclasses such as
-``DatasetError``) and unreadable files end in one line on stderr and exit 2, never a traceback.
+``DatasetError``), unreadable files and SQLite failures of the decisions store (locked past the
+busy timeout, disk full) end in one line on stderr and exit 2, never a traceback.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 import importlib
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -95,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # the only SQLite here is the decisions store
+        print(f"error: decisions database: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

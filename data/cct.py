@@ -524,13 +524,14 @@ def _read_cache(entry: Path) -> Dataset | None:
         return None
     try:
         meta = json.loads(meta_path.read_text())
+        sources, n_annotations = meta["sources"], meta["n_annotations"]
         frames = {n: _conform(n, pq.read_table(entry / f"{n}.parquet").to_pandas())
                   for n in _FRAMES}
-    except (OSError, ValueError, pa.ArrowException) as exc:
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         log.warning("ignoring unreadable dataset cache %s: %s", entry, exc)
         return None
     return Dataset(**frames, classes=list(frames["categories"]["name"]),
-                   sources=meta["sources"], n_annotations=meta["n_annotations"])
+                   sources=sources, n_annotations=n_annotations)
 
 
 def _write_cache(entry: Path, ds: Dataset) -> None:
@@ -740,10 +741,14 @@ def validate(paths: Sequence[str | Path] | str | Path, *,
     images or categories, repeated labels, unparsable datetimes, images without annotations,
     frame numbers outside 1..seq_num_frames, file names escaping the image root, and with
     ``images_root``: missing, unreadable, truncated or corrupt files. Files that cannot be
-    loaded at all give ``usable=False`` and one ``unusable`` problem naming file and reason.
+    loaded at all give ``usable=False`` and one ``unusable`` problem naming file and reason;
+    an ``images_root`` that is not a folder raises :class:`DatasetError` before any loading.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    root = None if images_root is None else Path(images_root)
+    if root is not None and not root.is_dir():  # before loading: a typo costs no parse
+        raise DatasetError(f"{root}: image root is not a directory")
     try:
         ds = load_dataset(paths, cache=cache)
     except DatasetError as exc:
@@ -751,10 +756,7 @@ def validate(paths: Sequence[str | Path] | str | Path, *,
                                 [Problem("unusable", ", ".join(map(str, paths)), str(exc))],
                                 usable=False)
     frames = _table_problems(ds)
-    if images_root is not None:
-        root = Path(images_root)
-        if not root.is_dir():
-            raise DatasetError(f"{root}: image root is not a directory")
+    if root is not None:
         frames.append(_file_problems(ds, root))
     table = pd.concat([f for f in frames if len(f)] or [frames[0]], ignore_index=True)
     problems = [Problem(str(k), str(i), str(d)) for k, i, d in

@@ -293,11 +293,12 @@ class DecisionStore:
         with self._connect() as conn:
             live = self._live(conn)
         sources: dict[str, tuple] = {}
-        usable = [r for r in live if self._usable(index, r)]
-        if len(usable) < len(live):
-            bad = [r[4] for r in live if not self._usable(index, r)]
+        usable, bad = [], []
+        for r in live:
+            (usable if self._usable(index, r) else bad).append(r)
+        if bad:
             log.warning("%s: %d decision(s) name items or classes this dataset lacks, ignored "
-                        "(ids %s)", self.path, len(bad), bad[:10])
+                        "(ids %s)", self.path, len(bad), [r[4] for r in bad[:10]])
         overrides = _apply(index, usable, sources=sources)
         ids = dataset.images["image_id"]
         order = list(ids[ids.isin(list(overrides))])
@@ -327,7 +328,7 @@ class DecisionStore:
         return action not in LABEL_ACTIONS or (known and all(c in index.classes for c in after))
 
     # -- writing --------------------------------------------------------------------------
-    def _validate(self, index: _Index, *, curator: str, item_id: str, scope: str, action: str,
+    def _validate(self, index: _Index, *, item_id: str, scope: str, action: str,
                   labels: Sequence[str] | str | None, reason: str, run_id: str | None,
                   where: str = "") -> tuple[tuple[str, ...] | None, str, str | None]:
         """Check one decision; return (labels, reason, run_id) normalised."""
@@ -439,7 +440,7 @@ class DecisionStore:
         """
         curator = self._curator(curator)
         index = _index(dataset)
-        names, reason, run_id = self._validate(index, curator=curator, item_id=item_id,
+        names, reason, run_id = self._validate(index, item_id=item_id,
                                                scope=scope, action=action, labels=labels,
                                                reason=reason, run_id=run_id)
         if action == "undo":
@@ -478,7 +479,7 @@ class DecisionStore:
                 raise DecisionError(f"{where}: 'undo' cannot be imported; use undo()")
             scope = row.get("scope") or "image"
             names, reason, run_id = self._validate(
-                index, curator=curator, item_id=item_id, scope=scope, action=action,
+                index, item_id=item_id, scope=scope, action=action,
                 labels=labels, reason=row.get("reason") or "", run_id=row.get("run_id"),
                 where=where)
             checked.append((scope, item_id, action, names, reason, run_id))
@@ -562,17 +563,6 @@ def resolve_item(dataset: "Dataset", item: str, *, capture: bool) -> tuple[str, 
     raise DecisionError(f"--image {item!r} is neither an image id nor a seq_id of the dataset")
 
 
-def _cli_errors(func):
-    """SQLite failures (locked past the timeout, disk full) become one-line CLI errors."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except sqlite3.Error as exc:
-            raise DecisionError(f"decisions database: {exc}") from exc
-    return run
-
-
-@_cli_errors
 def _cmd_decide(args: argparse.Namespace) -> int:
     dataset = _load(args.dataset)
     scope, item_id = resolve_item(dataset, args.image, capture=args.capture)
@@ -609,7 +599,6 @@ def read_decisions_csv(path: str | Path) -> list[dict]:
     return rows
 
 
-@_cli_errors
 def _cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 

@@ -36,7 +36,7 @@ class TableError(ValueError):
 
 # --- per-batch columns ------------------------------------------------------------------
 
-def _strings(vals: list, field: str) -> pa.Array:
+def _strings(vals: list) -> pa.Array:
     try:
         return pa.array(vals, type=_STR)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -64,8 +64,10 @@ def _ints(vals: list, field: str, where: str, offset: int, typ: pa.DataType) -> 
     try:
         return pa.array(out, type=typ)
     except (pa.ArrowInvalid, OverflowError):
-        bad = next(v for v in out if v is not None and abs(v) > 2 ** 31)
-        raise TableError(f"{where}: {field} value {bad} out of range") from None
+        limit = 1 << (typ.bit_width - 1)
+        k = next(k for k, v in enumerate(out) if v is not None and not -limit <= v < limit)
+        raise TableError(f"{where}: {field} of item {offset + k} is {vals[k]!r}, out of range "
+                         f"for {typ}") from None
 
 
 def _bools(vals: list) -> pa.Array:
@@ -101,24 +103,28 @@ def _datetimes(raw: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return parsed, idx
 
 
+def _check_objects(items: list, key: str, where: str, offset: int) -> None:
+    k = next((k for k, d in enumerate(items) if not isinstance(d, dict)), None)
+    if k is not None:
+        raise TableError(f"{where}: {key}[{offset + k}] is not an object: {items[k]!r:.80}")
+
+
 def image_batch(items: list, *, where: str, offset: int, source: int
                 ) -> tuple[pa.RecordBatch, list[tuple[str, str, str]]]:
     """Arrow columns of one batch of ``images[]`` dicts, and the problems found in it."""
     problems: list[tuple[str, str, str]] = []
-    if any(not isinstance(d, dict) for d in items):
-        k = next(k for k, d in enumerate(items) if not isinstance(d, dict))
-        raise TableError(f"{where}: images[{offset + k}] is not an object: {items[k]!r:.80}")
+    _check_objects(items, "images", where, offset)
     get = {f: [d.get(f) for d in items] for f in
            ("id", "file_name", "seq_id", "frame_num", "seq_num_frames", "location", "datetime",
             "width", "height", "corrupt", "season")}
-    ids = _strings(get["id"], "id")
+    ids = _strings(get["id"])
     for k in np.flatnonzero(pc.is_null(ids).to_numpy(zero_copy_only=False)):
         problems.append(("missing_id", f"images[{offset + k}]", f"{where}: image without an id"))
-    files = _strings(get["file_name"], "file_name")
+    files = _strings(get["file_name"])
     for k in np.flatnonzero(pc.and_(pc.is_null(files), pc.is_valid(ids))
                             .to_numpy(zero_copy_only=False)):
         problems.append(("missing_file_name", ids[int(k)].as_py(), f"{where}: no file_name"))
-    seq = pc.coalesce(_strings(get["seq_id"], "seq_id"), ids)
+    seq = pc.coalesce(_strings(get["seq_id"]), ids)
     frame = pc.coalesce(_ints(get["frame_num"], "frame_num", where, offset, pa.int32()),
                         pa.scalar(1, pa.int32()))
     nframes = _sentinel_null(_ints(get["seq_num_frames"], "seq_num_frames", where, offset,
@@ -127,10 +133,10 @@ def image_batch(items: list, *, where: str, offset: int, source: int
     height = _ints(get["height"], "height", where, offset, pa.int32())
     width = pc.if_else(pc.less(width, 0), pa.scalar(None, pa.int32()), width)
     height = pc.if_else(pc.less(height, 0), pa.scalar(None, pa.int32()), height)
-    location = _strings(get["location"], "location")
+    location = _strings(get["location"])
     location = pc.if_else(pc.equal(pc.utf8_lower(location), UNKNOWN), pa.scalar(None, _STR),
                           location)
-    stamps, bad = _datetimes(_strings(get["datetime"], "datetime"))
+    stamps, bad = _datetimes(_strings(get["datetime"]))
     for k in bad:
         problems.append(("bad_datetime", ids[int(k)].as_py(),
                          f"{where}: datetime {get['datetime'][k]!r} is not a date and time"))
@@ -138,7 +144,7 @@ def image_batch(items: list, *, where: str, offset: int, source: int
         "image_id": ids, "file_name": files,
         "seq_id": seq.dictionary_encode(), "frame_num": frame, "seq_num_frames": nframes,
         "location": location.dictionary_encode(),
-        "season": _strings(get["season"], "season").dictionary_encode(),
+        "season": _strings(get["season"]).dictionary_encode(),
         "datetime": stamps, "width": width, "height": height,
         "corrupt": _bools(get["corrupt"]),
         "source": pa.array(np.full(len(items), source, dtype=np.int16)),
@@ -148,21 +154,18 @@ def image_batch(items: list, *, where: str, offset: int, source: int
 
 def annotation_batch(items: list, *, where: str, offset: int, source: int) -> pa.RecordBatch:
     """Arrow columns of one batch of ``annotations[]`` dicts."""
-    if any(not isinstance(d, dict) for d in items):
-        k = next(k for k, d in enumerate(items) if not isinstance(d, dict))
-        raise TableError(f"{where}: annotations[{offset + k}] is not an object: "
-                         f"{items[k]!r:.80}")
+    _check_objects(items, "annotations", where, offset)
     get = {f: [d.get(f) for d in items] for f in
            ("id", "image_id", "category_id", "season", "count", "sequence_level_annotation")}
-    ann_id = _strings(get["id"], "id")
+    ann_id = _strings(get["id"])
     ann_id = pc.coalesce(ann_id, pa.array([f"annotations[{offset + k}]"
                                            for k in range(len(items))], type=_STR))
     return pa.RecordBatch.from_pydict({
         "annotation_id": ann_id,
-        "image_id": _strings(get["image_id"], "image_id"),
+        "image_id": _strings(get["image_id"]),
         "category_id": _ints(get["category_id"], "category_id", where, offset, pa.int64()),
-        "season": _strings(get["season"], "season").dictionary_encode(),
-        "count": _strings(get["count"], "count").dictionary_encode(),
+        "season": _strings(get["season"]).dictionary_encode(),
+        "count": _strings(get["count"]).dictionary_encode(),
         "sequence_level": _bools(get["sequence_level_annotation"]),
         "source": pa.array(np.full(len(items), source, dtype=np.int16)),
     })

@@ -1,7 +1,8 @@
 """Checkpoints: state dicts plus plain Python values, written atomically.
 
-A checkpoint is ``{"model", "optimizer", "scheduler", "scaler", "epoch", "stage", "config",
-"classes", "arch", "image_size", "mean", "std", "best_f1", "best_epoch", "bad_epochs"}``:
+A checkpoint is ``{"model", "optimizer", "scheduler", "scaler", "epoch", "next_epoch", "stage",
+"config", "classes", "arch", "image_size", "mean", "std", "lr", "history", "best_f1",
+"best_epoch", "bad_epochs"}``:
 tensors, numbers, strings, lists and dicts only, so ``torch.load(weights_only=True)`` reads it.
 """
 from __future__ import annotations

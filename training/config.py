@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -57,15 +57,9 @@ class TrainConfig:
     workers: int = 2
     seed: int = 0
     resume: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def _lr(text: str) -> float | str:
@@ -143,10 +137,8 @@ def check(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(f"--dataset: no such file: {path}")
     if not Path(cfg.images).is_dir():
         raise ConfigError(f"--images: not a folder: {cfg.images}")
-    positive = {"--image-size": cfg.image_size, "--batch-size": cfg.batch_size}
-    for name, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"{name}: must be >= 1, got {value}")
+    if cfg.batch_size < 1:
+        raise ConfigError(f"--batch-size: must be >= 1, got {cfg.batch_size}")
     if cfg.image_size < 32:
         raise ConfigError(f"--image-size: must be >= 32, got {cfg.image_size}")
     for name, value in {"--epochs-frozen": cfg.epochs_frozen, "--epochs": cfg.epochs,

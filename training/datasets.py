@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from data.images import ImageError, open_image, resolve
+from data.images import ImageError, open_in_root
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def load_image(root: str | Path, file_name: str, size: int) -> torch.Tensor:
 
     Raises ``ImageError`` (unreadable), ``UnsafePath`` (a ``ValueError``) or ``OSError``.
     """
-    return to_uint8_tensor(open_image(resolve(root, file_name), size=size), size)
+    return to_uint8_tensor(open_in_root(root, file_name, size=size), size)
 
 
 #: What a failed image read raises; such images are reported, never fatal.
@@ -106,7 +106,7 @@ class TrainImages(Dataset):
 
     def __getitem__(self, i: int):
         try:
-            img = open_image(resolve(self.root, self.file_names[i]), size=self.size)
+            img = open_in_root(self.root, self.file_names[i], size=self.size)
         except IMAGE_FAILURES as exc:
             log.warning("skipping unreadable training image %s: %s", self.file_names[i],
                         error_reason(exc))

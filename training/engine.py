@@ -175,12 +175,13 @@ def infer(model: nn.Module, loader, prep: Prep, info: DistInfo, *, n_total: int,
 
 def merge_outputs(parts: list[Outputs], *, n_total: int) -> Outputs:
     """Concatenate per-rank outputs, drop padding duplicates, sort by index, check the count."""
-    parts = [p for p in parts if len(p.index)] or parts[:1]
-    index = np.concatenate([p.index for p in parts])
-    logits = np.concatenate([p.logits for p in parts if len(p.index)] or [parts[0].logits])
+    # A rank without readable images has (0, 0) logits; its failures still count.
+    rows = [p for p in parts if len(p.index)] or parts[:1]
+    index = np.concatenate([p.index for p in rows])
+    logits = np.concatenate([p.logits for p in rows])
     emb = None
-    if any(p.embedding is not None for p in parts):
-        emb = np.concatenate([p.embedding for p in parts if p.embedding is not None])
+    if any(p.embedding is not None for p in rows):
+        emb = np.concatenate([p.embedding for p in rows if p.embedding is not None])
     failed: dict[int, str] = {}
     for p in parts:
         failed.update(p.failed)

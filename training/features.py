@@ -47,7 +47,7 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
         return {}
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        return dict(zip(blob["keys"], blob["features"]))
+        return dict(zip(blob["keys"], blob["features"], strict=True))
     except Exception as exc:  # a damaged cache is rebuilt, never fatal
         log.warning("ignoring unreadable feature cache %s: %s", path, exc)
         return {}
@@ -81,8 +81,9 @@ def cached_features(model: torch.nn.Module, *, root: str | Path, file_names: Seq
             for row, sub in enumerate(out.index):
                 known[keys[todo[sub]]] = torch.from_numpy(out.embedding[row]).float()
             failed = {todo[sub]: reason for sub, reason in out.failed.items()}
-            checkpoint.save({"keys": list(known), "features": torch.stack(list(known.values()))},
-                            path)
+            if known:  # nothing to write when every image failed
+                checkpoint.save({"keys": list(known),
+                                 "features": torch.stack(list(known.values()))}, path)
         failed = distributed.broadcast_from_main(failed, info)
         distributed.barrier()
         if not info.is_main:

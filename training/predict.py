@@ -75,7 +75,12 @@ def load_for_inference(path: str | Path, device: torch.device) -> tuple[torch.nn
     """Model (eval mode, channels_last) and the checkpoint's metadata."""
     state = ckpt_io.load(path)
     model = build_model(state["arch"], len(state["classes"]), weights="none")
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:  # torch: "Error(s) in loading state_dict ..." (many lines)
+        raise ckpt_io.CheckpointError(f"{path}: weights do not fit {state['arch']} with "
+                                      f"{len(state['classes'])} classes "
+                                      f"({' '.join(str(exc).split())[:300]})") from exc
     # channels_last pays on CPUs too: depthwise convolutions run about twice as fast.
     model.eval().to(device, memory_format=torch.channels_last)
     meta = {k: v for k, v in state.items() if k not in ("model", "optimizer", "scheduler",
@@ -123,6 +128,9 @@ def predict_run(model: torch.nn.Module, *, meta: dict, dataset: Dataset,
                           f"differ from the dataset's categories {dataset.classes[:5]}...")
     row_split = split.reindex(images["image_id"].to_numpy()).to_numpy()
     mask = np.ones(len(images), bool) if which == "all" else row_split == which
+    if not mask.any():
+        raise ConfigError(f"--split {which}: none of the {len(images)} dataset images is in that "
+                          f"split (images that training never saw count as test)")
     ids = images["image_id"].to_numpy()[mask]
     files = images["file_name"].to_numpy()[mask]
     cuda = info.device.type == "cuda"
@@ -231,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                               embeddings=args.embeddings, amp=args.amp)
         finally:
             distributed.cleanup()
-    except ValueError as exc:  # ConfigError, CheckpointError, DatasetError, PredictionsError
+    except (ValueError, OSError) as exc:  # ConfigError, CheckpointError, ..., unreadable files
         exit_on_error(parser.prog, exc)
     if out is not None:
         print(out)

@@ -46,7 +46,7 @@ from training.config import TrainConfig, exit_on_error, parse_args
 from training.datasets import (PredictImages, ShardedSampler, TrainImages, balanced_weights,
                                collate_predict, collate_train, soft_targets)
 from training.distributed import DistInfo
-from training.engine import (Prep, amp_dtype, head_logits, infer, lr_range_test,
+from training.engine import (Prep, amp_dtype, autocast, head_logits, infer, lr_range_test,
                              majority_macro_f1, make_scaler, scores, soft_cross_entropy,
                              train_head_epoch, train_one_epoch)
 from training.features import cache_file, cached_features
@@ -231,7 +231,7 @@ def _run(cfg: TrainConfig, info: DistInfo) -> Path | None:
         feats = _stage1_features(model, plan, dataset, cfg, prep, info, dtype)
     loaders = _Loaders(plan, dataset, cfg, info)
     if st["lr"] == "auto":
-        st["lr"] = _find_lr(model, cfg, info, out, loaders, prep, dtype, feats, plan)
+        st["lr"] = _find_lr(model, cfg, info, out, loaders, prep, dtype, feats)
     run_cfg["lr_resolved"] = float(st["lr"])
 
     stage, opt, sched, trainable = 0, None, None, None
@@ -253,8 +253,7 @@ def _run(cfg: TrainConfig, info: DistInfo) -> Path | None:
         if stage == 1 and feats is not None:
             sampler = loaders.train_sampler(subset=np.flatnonzero(feats.train_ok))
             sampler.set_epoch(epoch)
-            targets = _on(plan.soft[plan.train][feats.train_ok], device)
-            stats = train_head_epoch(trainable, feats.train, targets, sampler, opt, info,
+            stats = train_head_epoch(trainable, feats.train, feats.targets, sampler, opt, info,
                                      batch_size=cfg.batch_size, clip=cfg.clip_grad_norm,
                                      label_smoothing=cfg.label_smoothing, scaler=scaler)
             val = scores(head_logits(model.get_classifier(), feats.val),
@@ -314,10 +313,6 @@ def _run(cfg: TrainConfig, info: DistInfo) -> Path | None:
                        embeddings=cfg.embeddings, amp=cfg.amp,
                        extra={"training_summary": summary},
                        feature_cache=_feature_cache(cfg, prep) if frozen else None)
-
-
-def _on(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(array, dtype=torch.float32, device=device)
 
 
 def _meta(model, cfg: TrainConfig, run_cfg: dict, classes, mean, std, epoch: int) -> dict:
@@ -408,6 +403,7 @@ def _feature_cache(cfg: TrainConfig, prep: Prep) -> Path:
 class Stage1Features:
     """Frozen-backbone features of the readable training and validation images."""
     train: torch.Tensor        # (n_train_ok, D) on the device
+    targets: torch.Tensor      # (n_train_ok, C) soft targets on the device
     train_ok: np.ndarray       # (len(plan.train),) bool
     val: torch.Tensor          # (n_val_ok, D)
     val_ok: np.ndarray         # (len(plan.val),) bool
@@ -429,12 +425,13 @@ def _stage1_features(model, plan: Plan, dataset: Dataset, cfg: TrainConfig, prep
     n = len(plan.train)
     feats = feats.to(prep.device)
     keep = torch.as_tensor(ok, device=prep.device)
-    return Stage1Features(train=feats[:n][keep[:n]], train_ok=ok[:n], val=feats[n:][keep[n:]],
-                          val_ok=ok[n:])
+    targets = torch.as_tensor(plan.soft[plan.train][ok[:n]], device=prep.device)
+    return Stage1Features(train=feats[:n][keep[:n]], targets=targets, train_ok=ok[:n],
+                          val=feats[n:][keep[n:]], val_ok=ok[n:])
 
 
 def _find_lr(model, cfg: TrainConfig, info: DistInfo, out: Path, loaders: _Loaders, prep: Prep,
-             dtype, feats: Stage1Features | None, plan: Plan) -> float:
+             dtype, feats: Stage1Features | None) -> float:
     """LR range test on the first stage's trainable parameters; weights restored after."""
     stage = stage_of(0, cfg)
     saved = copy.deepcopy(model.state_dict())
@@ -442,12 +439,11 @@ def _find_lr(model, cfg: TrainConfig, info: DistInfo, out: Path, loaders: _Loade
     g = torch.Generator().manual_seed(cfg.seed)
     if stage == 1 and feats is not None:
         head = wrap(model.get_classifier(), info)
-        soft = _on(plan.soft[plan.train][feats.train_ok], prep.device)
         n = len(feats.train)
 
         def loss_fn():
             idx = torch.randint(0, n, (min(cfg.batch_size, n),), generator=g)
-            return soft_cross_entropy(head(feats.train[idx]), soft[idx])
+            return soft_cross_entropy(head(feats.train[idx]), feats.targets[idx])
         params = head_parameters(model)
     else:
         net = wrap(model, info)
@@ -456,7 +452,7 @@ def _find_lr(model, cfg: TrainConfig, info: DistInfo, out: Path, loaders: _Loade
 
         def loss_fn():
             _, images, targets = next(batches)
-            with torch.autocast(prep.device.type, dtype=dtype, enabled=dtype is not None):
+            with autocast(prep.device, dtype):
                 logits = net(prep(images))
             return soft_cross_entropy(logits, targets.to(prep.device))
         params = [p for p in model.parameters() if p.requires_grad]
@@ -493,7 +489,7 @@ def cli(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         out = main(cfg)
-    except ValueError as exc:  # DatasetError, WeightsError, CheckpointError, ConfigError, ...
+    except (ValueError, OSError) as exc:  # DatasetError, WeightsError, ..., unwritable --out
         exit_on_error("python -m training.train", exc)
     if out is not None:
         print(out)

@@ -76,6 +76,7 @@ table = table[table["n_predicted"] > 0].sort_values("n_left", ascending=False, k
 st.dataframe(table, hide_index=True, column_config={
     "threshold": st.column_config.NumberColumn(format="%.3f", help="NaN: target unreachable"),
     "precision": st.column_config.NumberColumn(format="%.3f"),
+    "n_predicted": "predicted", "n_accepted": "auto-labelled", "n_left": "left for a person",
     "coverage": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
     "ece": st.column_config.NumberColumn("ECE (one-vs-rest)", format="%.3f")})
 unreachable = table.loc[np.isnan(table["threshold"]), "class"].tolist()

@@ -7,7 +7,6 @@ import streamlit as st
 
 from analysis.compare import compare
 from analysis.confusion import top_n_other
-from analysis.evalset import targets
 from analysis.plots import compare_f1_figure, confusion_figure, fit_grid
 from dashboard import components, loaders, state
 
@@ -65,7 +64,7 @@ for col, run, name in ((left, view.run, "A"), (right, view.compare, "B")):
         st.plotly_chart(fit_grid(fig, 580), width="content", key=f"cmp_cm_{name}",
                         config={"displayModeBar": False})
 
-y_true, y_pred = targets(ev_b, policy=view.policy)
+y_true, y_pred = loaders.targets(view, run=view.compare)
 tabs = st.tabs([f"Fixed by B ({res['n_fixed']:,})", f"Broken by B ({res['n_broken']:,})"])
 for tab, key, ids in ((tabs[0], "cmp_fixed", res["fixed"]), (tabs[1], "cmp_broken",
                                                                res["broken"])):

@@ -9,7 +9,7 @@ from analysis.plots import confusion_figure, fit_grid
 from dashboard import components, loaders, state
 
 ORDERS = ("support", "name", "cluster")
-NORMS = {"none": "counts", "true": "share of actual (rows)", "pred": "share of predicted (cols)"}
+NORMS = {"none": "counts", "true": "row share", "pred": "column share"}
 
 view = state.current()
 ev = loaders.evalset(view, level=view.level)
@@ -45,7 +45,9 @@ with c3:
     k = state.widget_param("cm_norm", "none")
     st.session_state[k] = st.session_state[k] if st.session_state[k] in NORMS else "none"
     norm = st.segmented_control("Colour by", list(NORMS), key=k, required=True,
-                                format_func=NORMS.get)
+                                format_func=NORMS.get,
+                                help="row share: each actual class's row sums to 1; column "
+                                     "share: each predicted class's column sums to 1")
     state.sync_widget("cm_norm", "none")
 with c4:
     if "cm_log_toggle" not in st.session_state:
@@ -81,7 +83,7 @@ def clicked_cell(point: dict) -> str:
 
 wide = len(shown) > 20  # 61 classes need the full width to stay readable (>= 11 px cells)
 fit_grid(fig, 1000 if wide else 700)
-left, right = (st.container(), st.container()) if wide else st.columns([3, 1])
+left, right = (st.container(), st.container()) if wide else st.columns([2, 1])
 with left:
     event = st.plotly_chart(fig, key="cm_chart", on_select="rerun", selection_mode="points",
                             width="content", config={"displayModeBar": False})

@@ -91,11 +91,11 @@ with right:
 
 ia, ib = ev.class_index(a), ev.class_index(b)
 confused = (ev.primary == ia) & (ev.pred == ib)
+explained, unexplained = confused & ev.labels[:, ib], confused & ~ev.labels[:, ib]
 y_true, y_pred = targets(ev, policy="primary")  # captions in the single-label view
-tabs = st.tabs([f"Explained: {b} is there too ({int((confused & ev.labels[:, ib]).sum())})",
-                f"Unexplained ({int((confused & ~ev.labels[:, ib]).sum())})"])
-for tab, rows, key in ((tabs[0], confused & ev.labels[:, ib], "cooc_exp"),
-                       (tabs[1], confused & ~ev.labels[:, ib], "cooc_unexp")):
+tabs = st.tabs([f"Explained: {b} is there too ({int(explained.sum())})",
+                f"Unexplained ({int(unexplained.sum())})"])
+for tab, rows, key in ((tabs[0], explained, "cooc_exp"), (tabs[1], unexplained, "cooc_unexp")):
     with tab:
         items = components.fastai_items(ev, np.flatnonzero(rows), y_true, y_pred)
         components.image_grid(items, key=key, images_root=view.images_root,

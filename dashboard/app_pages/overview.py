@@ -134,8 +134,9 @@ support = pd.DataFrame({"class": ev.classes, "images": np.bincount(y_true, minle
                         "predicted": np.bincount(y_pred, minlength=len(ev.classes))})
 support = support[(support["images"] + support["predicted"]) > 0].sort_values(
     "images", ascending=False)
+# Already sorted by images: sort=False keeps that order (a column-name sort drops a series).
 st.bar_chart(support, x="class", y=["images", "predicted"], stack=False, height=320,
-             sort="-images")
+             sort=False)
 
 dataset = loaders.load_dataset(view.dataset_paths)
 with st.expander("Run and dataset facts", expanded=False):

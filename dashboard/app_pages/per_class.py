@@ -29,7 +29,7 @@ table["top_confusion"] = [f"{ev.classes[w]} ({off[i, w]})" if off[i, w] else ""
                           for i, w in enumerate(worst)]
 table = table[table["support"] > 0].sort_values("f1", kind="stable").reset_index(drop=True)
 
-left, right = st.columns([3, 2])
+left, right = st.columns([2, 1])
 with left:
     st.caption("Click a column header to sort; select a row to see that class's errors.")
     picked = st.dataframe(
@@ -40,10 +40,11 @@ with left:
         column_config={
             "precision": st.column_config.NumberColumn(format="%.3f"),
             "recall": st.column_config.NumberColumn(format="%.3f"),
-            "f1": st.column_config.ProgressColumn("F1", format="%.3f", min_value=0, max_value=1),
+            "f1": st.column_config.ProgressColumn("F1", format="%.3f", min_value=0, max_value=1,
+                                                 width="small"),
             "f1_low": st.column_config.NumberColumn("F1 low", format="%.3f"),
             "f1_high": st.column_config.NumberColumn("F1 high", format="%.3f"),
-            "top_confusion": st.column_config.TextColumn("most often taken for"),
+            "top_confusion": st.column_config.TextColumn("top confusion"),
         })
 with right:
     bars = table.assign(f1_ci=table[["f1_low", "f1_high"]].to_numpy().tolist())

@@ -198,6 +198,10 @@ def test_load_problems(tmp_path):
     ('{"images": [1], "annotations": [], "categories": []}', r"images\[0\] is not an object"),
     ('{"images": [{"id": "a", "frame_num": "x"}], "annotations": [], "categories": []}',
      "frame_num of item 0 is 'x'"),
+    ('{"images": [{"id": "a"}, {"id": "b", "width": 2147483648}], "annotations": [], '
+     '"categories": []}', "width of item 1 is 2147483648, out of range"),
+    ('{"images": [{"id": "a"}], "annotations": [{}, 2], "categories": []}',
+     r"annotations\[1\] is not an object"),
     ('{"images": [{"id": "a"}], "annotations": [], "categories": [{"id": 1}]}',
      r"categories\[0\] lacks"),
     ('{"images": [{"id": "a"}], "annotations": [], "categories": []} x', "data after"),

@@ -346,6 +346,26 @@ def test_cli_export_needs_an_existing_database(two_seasons, tmp_path):
                 str(tmp_path / "nope.sqlite"), "--out", str(tmp_path / "o"), "--format", "csv")
 
 
+
+def test_cli_sqlite_failure_is_one_line_exit_2(two_seasons, tmp_path, capsys, monkeypatch):
+    import sqlite3
+
+    from data.__main__ import main
+
+    paths, dataset = two_seasons
+    store = DecisionStore(tmp_path / "d.sqlite")
+    decide_some(store, dataset)
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(DecisionStore, "effective", locked)
+    assert main(["export", "--dataset", *map(str, paths), "--decisions", str(store.path),
+                 "--out", str(tmp_path / "o"), "--format", "camtrapdp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: decisions database: database is locked"]
+
+
 # -- the demo loop --------------------------------------------------------------------------
 def truth_fixes(truth_path: Path) -> list[dict]:
     """What a careful curator decides on the demo's planted label problems: frames that only

@@ -46,6 +46,14 @@ def test_merge_counts_failures_and_checks_the_total():
         merge_outputs(parts, n_total=6)
 
 
+def test_merge_keeps_failures_of_a_rank_without_readable_images():
+    empty = Outputs(index=np.zeros(0, np.int64), logits=np.zeros((0, 0), np.float32),
+                    embedding=None, failed={1: "truncated", 3: "missing"})
+    out = merge_outputs([_part([0, 2]), empty], n_total=4)
+    assert out.index.tolist() == [0, 2]
+    assert out.failed == {1: "truncated", 3: "missing"}
+
+
 def test_sharded_sampler_is_seeded_per_epoch_and_balanced():
     s = ShardedSampler(50, seed=3)
     s.set_epoch(0)

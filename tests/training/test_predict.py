@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -189,3 +190,26 @@ def test_infer_classify(small_demo, small_ckpt):
     assert sum(p for _, p in everything) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="k must be >= 1"):
         classify(bundle, image, k=0)
+
+
+def test_checkpoint_whose_weights_do_not_fit_is_refused(tmp_path):
+    ckpt = write_checkpoint(tmp_path / "c.pt", ["a", "b"])
+    state = torch.load(ckpt, weights_only=True)
+    ckpt_io.save({**state, "classes": ["a", "b", "c"]}, ckpt)  # head has 2 outputs, not 3
+    with pytest.raises(ckpt_io.CheckpointError, match=r"do not fit efficientnet_lite0 with 3 "
+                                                      r"classes .*size mismatch for classifier"):
+        load_classifier(ckpt)
+
+
+def test_empty_split_is_a_one_line_error(small_demo, small_ckpt, tmp_path, capsys):
+    ckpt = tmp_path / "checkpoint_best.pt"
+    ckpt.write_bytes(small_ckpt.read_bytes())
+    ids = load_dataset(small_demo.json_paths, cache=False).images["image_id"]
+    pd.DataFrame({"image_id": ids, "split": "train"}).to_parquet(tmp_path / predict.SPLIT_FILE)
+    args = _predict_args(small_demo, ckpt, tmp_path / "r")
+    args[args.index("--split") + 1] = "val"
+    with pytest.raises(SystemExit) as exc:
+        predict.main(args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "--split val: none of the" in err and "Traceback" not in err
