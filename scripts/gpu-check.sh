@@ -19,7 +19,7 @@ if [ "$DEVICE" = cuda ]; then
   "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu-check: CUDA is not available')"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 fi
-eval "$("$PY" -m scripts.demo --dataset-only --n-images "$N_IMAGES" 2>/dev/null)"
+eval "$("$PY" -m scripts.demo --dataset-only --n-images "$N_IMAGES")"  # logs go to stderr
 read -r -a DATA <<< "$DATASET"
 OUT="$TRAPLENS_HOME/gpu-check"
 rm -rf "$OUT" && mkdir -p "$OUT"
