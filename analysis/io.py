@@ -141,7 +141,7 @@ def _load_cached(run_dir: Path, stamp: tuple[int, int]) -> Run:
     path = run_dir / PREDICTIONS
     classes = check_manifest(manifest, path=run_dir / MANIFEST)
     try:
-        pf = pq.ParquetFile(path, read_dictionary=["split"])
+        pf = pq.ParquetFile(path, read_dictionary=["split"], memory_map=True)
         by_group = "probs" in pf.schema_arrow.names and pf.metadata.num_row_groups > 1
         table = pf.read(columns=[c for c in pf.schema_arrow.names
                                  if not (by_group and c == "probs")])
