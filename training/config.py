@@ -130,19 +130,27 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def check(cfg: TrainConfig) -> TrainConfig:
-    """Refuse values that cannot work, naming the option; resolve ``--resume``."""
-    for path in cfg.dataset:
+def check_inputs(*, dataset, images, batch_size: int, workers: int) -> None:
+    """The checks ``training.train`` and ``training.predict`` share, naming the option."""
+    for path in dataset:
         if not Path(path).is_file():
             raise ConfigError(f"--dataset: no such file: {path}")
-    if not Path(cfg.images).is_dir():
-        raise ConfigError(f"--images: not a folder: {cfg.images}")
-    if cfg.batch_size < 1:
-        raise ConfigError(f"--batch-size: must be >= 1, got {cfg.batch_size}")
+    if not Path(images).is_dir():
+        raise ConfigError(f"--images: not a folder: {images}")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size: must be >= 1, got {batch_size}")
+    if workers < 0:
+        raise ConfigError(f"--workers: must be >= 0, got {workers}")
+
+
+def check(cfg: TrainConfig) -> TrainConfig:
+    """Refuse values that cannot work, naming the option; resolve ``--resume``."""
+    check_inputs(dataset=cfg.dataset, images=cfg.images, batch_size=cfg.batch_size,
+                 workers=cfg.workers)
     if cfg.image_size < 32:
         raise ConfigError(f"--image-size: must be >= 32, got {cfg.image_size}")
     for name, value in {"--epochs-frozen": cfg.epochs_frozen, "--epochs": cfg.epochs,
-                        "--workers": cfg.workers, "--patience": cfg.patience}.items():
+                        "--patience": cfg.patience}.items():
         if value < 0:
             raise ConfigError(f"{name}: must be >= 0, got {value}")
     if cfg.epochs_frozen + cfg.epochs < 1:

@@ -27,7 +27,7 @@ from data.cct import Dataset, load_dataset
 from data.splits import split_images
 from training import checkpoint as ckpt_io
 from training import distributed
-from training.config import ConfigError, OneLineParser, exit_on_error
+from training.config import ConfigError, OneLineParser, check_inputs, exit_on_error
 from training.datasets import PredictImages, ShardedSampler, collate_predict
 from training.distributed import DistInfo
 from training.engine import Outputs, Prep, amp_dtype, head_logits, infer
@@ -206,17 +206,10 @@ def build_parser() -> OneLineParser:
 
 
 def _check_args(args) -> None:
-    for path in args.dataset:
-        if not Path(path).is_file():
-            raise ConfigError(f"--dataset: no such file: {path}")
-    if not Path(args.images).is_dir():
-        raise ConfigError(f"--images: not a folder: {args.images}")
+    check_inputs(dataset=args.dataset, images=args.images, batch_size=args.batch_size,
+                 workers=args.workers)
     if not Path(args.checkpoint).is_file():
         raise ConfigError(f"--checkpoint: no such file: {args.checkpoint}")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size: must be >= 1, got {args.batch_size}")
-    if args.workers < 0:
-        raise ConfigError(f"--workers: must be >= 0, got {args.workers}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: CUDA is not available on this machine")
 
