@@ -354,6 +354,7 @@ def validate_predictions(table: pa.Table, manifest: dict, *, path: str | Path,
 
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9),
         np.uint64(0x94D049BB133111EB))
+_HASH_BLOCK = 1 << 18  # ids padded and hashed a block at a time
 
 
 def _hash_rows(words: np.ndarray) -> np.ndarray:
@@ -395,27 +396,31 @@ def first_repeat(column: pa.Array | pa.ChunkedArray) -> int | None:
     int or None
         None when all values differ.
     """
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    n = len(arr)
+    col = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
+    n = len(col)
     if n < 2:
         return None
-    if not pc.all(pc.string_is_ascii(arr)).as_py():
-        return _first_repeat_encoded(arr)
-    width = 8 * max(1, -(-int(pc.max(pc.binary_length(arr)).as_py()) // 8))
-    padded = pc.ascii_rpad(arr, width=width, padding="\0")
-    offsets = np.frombuffer(padded.buffers()[1], np.int64 if pa.types.is_large_string(
-        padded.type) else np.int32)[padded.offset:padded.offset + n + 1]
-    if offsets[-1] - offsets[0] != n * width:  # cannot happen for ASCII; stay exact anyway
-        return _first_repeat_encoded(arr)
-    data = np.frombuffer(padded.buffers()[2], np.uint8, n * width, int(offsets[0]))
-    hashes = _hash_rows(data.view(np.uint64).reshape(n, width // 8))
+    if not pc.all(pc.string_is_ascii(col)).as_py():
+        return _first_repeat_encoded(col.combine_chunks())
+    width = 8 * max(1, -(-int(pc.max(pc.binary_length(col)).as_py()) // 8))
+    hashes = np.empty(n, np.uint64)
+    for lo in range(0, n, _HASH_BLOCK):  # padded copies of a block at a time, not of all ids
+        padded = pc.ascii_rpad(col.slice(lo, _HASH_BLOCK), width=width,
+                               padding="\0").combine_chunks()
+        m = len(padded)
+        offsets = np.frombuffer(padded.buffers()[1], np.int64 if pa.types.is_large_string(
+            padded.type) else np.int32)[padded.offset:padded.offset + m + 1]
+        if offsets[-1] - offsets[0] != m * width:  # cannot happen for ASCII; stay exact anyway
+            return _first_repeat_encoded(col.combine_chunks())
+        data = np.frombuffer(padded.buffers()[2], np.uint8, m * width, int(offsets[0]))
+        hashes[lo:lo + m] = _hash_rows(data.view(np.uint64).reshape(m, width // 8))
     ordered = np.sort(hashes)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if not len(repeated):
         return None
     rows = np.flatnonzero(np.isin(hashes, repeated))
     seen: set[str] = set()
-    for row, value in zip(rows.tolist(), arr.take(rows).to_pylist()):
+    for row, value in zip(rows.tolist(), col.take(rows).to_pylist()):
         if value in seen:
             return row
         seen.add(value)

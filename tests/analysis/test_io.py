@@ -146,15 +146,19 @@ def test_first_repeat_is_exact(monkeypatch, ids, row, collide):
     assert schema.first_repeat(pa.array(ids, pa.large_string())) == row
 
 
-def test_first_repeat_matches_pandas_on_random_ids():
-    from analysis.schema import first_repeat
+@pytest.mark.parametrize("block", [1 << 18, 7])  # 7: hash blocks straddle the chunks
+def test_first_repeat_matches_pandas_on_random_ids(monkeypatch, block):
+    from analysis import schema
 
+    monkeypatch.setattr(schema, "_HASH_BLOCK", block)
     rng = np.random.default_rng(3)
     for _ in range(20):
         ids = [f"S{rng.integers(3)}/IMAG{rng.integers(40):04d}" for _ in range(30)]
         flags = pd.Index(ids).duplicated()
-        assert first_repeat(pa.array(ids)) == (int(np.flatnonzero(flags)[0]) if flags.any()
-                                               else None)
+        expected = int(np.flatnonzero(flags)[0]) if flags.any() else None
+        assert schema.first_repeat(pa.array(ids)) == expected
+        assert schema.first_repeat(pa.chunked_array([pa.array(ids[:10]),
+                                                     pa.array(ids[10:])])) == expected
 
 
 def test_duplicate_ids_are_refused_in_multi_row_group_files(tmp_path):
