@@ -295,8 +295,7 @@ def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None) -> E
     identity = bool(np.all(pred_rows == np.arange(len(pred_rows))))  # already in dataset order
     ids = run.image_ids if identity else run.image_ids[pred_rows]
     probs = run.probs if identity else run.probs[pred_rows]
-    labels = np.asarray(dataset.label_matrix(ids, classes), dtype=bool)
-    primary = np.asarray(dataset.primary_index(ids, classes), dtype=np.int64)
+    labels, primary = dataset.label_arrays(ids, classes)
     if corrections is not None and len(corrections):  # both arrays are fresh: edit in place
         apply_corrections(ids, labels, primary, classes, corrections)
     meta = images.iloc[data_rows].reset_index(drop=True)

@@ -16,12 +16,23 @@ import plotly.graph_objects as go
 from analysis.confusion import normalize as _normalize
 
 COLORSCALE = "Blues"
+_TEXT_SWITCH = 0.715  # see text_colors
 _FONT = {"size": 11}
 
 
 def _cell_px(n: int) -> int:
     """Cell size in pixels: large for a handful of classes, at least 11 px at 61."""
     return int(np.clip(900 // max(n, 1), 11, 48))
+
+
+def text_colors(values: np.ndarray, cmin: float, cmax: float) -> np.ndarray:
+    """Cell text colour over :data:`COLORSCALE`: black up to 0.715 of the scale, white above.
+
+    At that switch both colours have a contrast of at least 4.5:1 (WCAG AA) against every
+    cell colour they are drawn on.
+    """
+    t = (np.asarray(values, float) - cmin) / ((cmax - cmin) or 1.0)
+    return np.where(np.nan_to_num(t) > _TEXT_SWITCH, "white", "black")
 
 
 def square_grid(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str], *,
@@ -59,14 +70,16 @@ def square_grid(values: np.ndarray, row_labels: Sequence[str], col_labels: Seque
     rows, cols = np.nonzero(keep)
     px = _cell_px(max(r, k))
     ylab, xlab = np.asarray(row_labels, dtype=object), np.asarray(col_labels, dtype=object)
+    cmin = float(np.nanmin(color)) if color.size else 0.0
+    cmax = float(np.nanmax(color)) if color.size and np.nanmax(color) > 0 else 1.0
+    cell = color[rows, cols]
     trace = go.Scatter(
         x=xlab[cols], y=ylab[rows], mode="markers+text" if text is not None else "markers",
         text=None if text is None else np.asarray(text)[rows, cols],
-        textfont={"size": max(8, px // 3)},
-        marker={"symbol": "square", "size": px * 0.92, "color": color[rows, cols],
+        textfont={"size": max(8, px // 3), "color": text_colors(cell, cmin, cmax)},
+        marker={"symbol": "square", "size": px * 0.92, "color": cell,
                 "colorscale": COLORSCALE, "showscale": True, "line": {"width": 0},
-                "cmin": float(np.nanmin(color)) if color.size else 0,
-                "cmax": float(np.nanmax(color)) if color.size and np.nanmax(color) > 0 else 1,
+                "cmin": cmin, "cmax": cmax,
                 "colorbar": {"title": {"text": colorbar_title}, "thickness": 12}},
         customdata=np.asarray(customdata)[rows, cols], hovertemplate=hovertemplate,
         showlegend=False)

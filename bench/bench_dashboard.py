@@ -106,8 +106,7 @@ def large_data(n_images: int) -> tuple[list[Path], Path, Path]:
     t0 = time.perf_counter()
     ds = load_dataset([json_path])
     ids = ds.images["image_id"].astype(str).to_numpy(dtype=object)
-    labels = ds.label_matrix(ids, ds.classes)
-    primary = ds.primary_index(ids, ds.classes)
+    labels, primary = ds.label_arrays(ids, ds.classes)
     split = _splits(ds.images["seq_id"].astype(str).to_numpy(dtype=object), 0)
     for name, seed, acc in RUNS:
         manifest = {

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 import streamlit as st
@@ -177,15 +178,19 @@ def get_int(key: str, default: int) -> int:
         return default
 
 
-def widget_param(key: str, default: str) -> str:
+def widget_param(key: str, default: str, options: Collection[str] | None = None) -> str:
     """Session-state key for a page widget, initialised from ``key``'s query param.
 
-    Use it as ``st.selectbox(..., key=state.widget_param("tl_order", "largest"))`` and call
-    ``state.sync_widget("tl_order")`` after the widget so the URL follows the widget.
+    Use it as ``st.selectbox(..., key=state.widget_param("tl_order", "largest", options))``
+    and call ``state.sync_widget("tl_order")`` after the widget so the URL follows the widget.
+    With ``options``, a value that is not one of them (a hand-edited URL, a class that left
+    the current view) is reset to ``default``.
     """
     wkey = "w:" + key
     if wkey not in st.session_state:
         st.session_state[wkey] = get_param(key, default)
+    if options is not None and st.session_state[wkey] not in options:
+        st.session_state[wkey] = default
     return wkey
 
 

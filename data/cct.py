@@ -464,20 +464,24 @@ class Dataset:
         back = _tables.index_in(req, uniq)
         return rows[sel], cols, lab["rank"].to_numpy()[sel], len(uniq), back
 
-    def label_matrix(self, image_ids: Sequence[str], classes: Sequence[str]) -> np.ndarray:
-        """Boolean (n, C): image i carries class c (columns in the order of ``classes``)."""
-        rows, cols, _, n, back = self._positions(image_ids, classes)
-        m = np.zeros((n, len(classes)), dtype=bool)
-        m[rows, cols] = True
-        return m[back]
+    def label_arrays(self, image_ids: Sequence[str], classes: Sequence[str]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Label sets and first annotations of ``image_ids``, columns in the order of ``classes``.
 
-    def primary_index(self, image_ids: Sequence[str], classes: Sequence[str]) -> np.ndarray:
-        """(n,) index in ``classes`` of each image's first annotation; -1 without labels."""
+        Returns
+        -------
+        labels : ndarray of bool, shape (n, C)
+            Image i carries class c.
+        primary : ndarray of int64, shape (n,)
+            Index in ``classes`` of each image's first annotation; -1 without labels.
+        """
         rows, cols, rank, n, back = self._positions(image_ids, classes)
-        out = np.full(n, -1, dtype=np.int64)
+        labels = np.zeros((n, len(classes)), dtype=bool)
+        labels[rows, cols] = True
+        primary = np.full(n, -1, dtype=np.int64)
         first = rank == 0
-        out[rows[first]] = cols[first]
-        return out[back]
+        primary[rows[first]] = cols[first]
+        return labels[back], primary[back]
 
 
 def _sha256(path: Path) -> str:

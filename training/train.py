@@ -81,7 +81,7 @@ def make_plan(dataset: Dataset, cfg: TrainConfig) -> Plan:
     split = split_images(images, by=cfg.split, fractions=fractions(cfg.to_dict()), seed=cfg.seed)
     split = split.reindex(ids).fillna("test").rename("split")
     side = split.to_numpy()
-    labels = dataset.label_matrix(ids, dataset.classes)
+    labels, primary = dataset.label_arrays(ids, dataset.classes)
     on_disk = np.array([_exists(cfg.images, f) for f in images["file_name"].to_numpy()])
     usable = labels.any(axis=1) & on_disk
     rng = np.random.default_rng(cfg.seed)
@@ -107,7 +107,7 @@ def make_plan(dataset: Dataset, cfg: TrainConfig) -> Plan:
     return Plan(split=split, used=train | val, train=np.flatnonzero(train),
                 train_pool=np.flatnonzero(pool),
                 val=np.flatnonzero(val), soft=soft_targets(labels),
-                primary=dataset.primary_index(ids, dataset.classes))
+                primary=primary)
 
 
 def _exists(root: str, file_name: str) -> bool:

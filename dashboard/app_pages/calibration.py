@@ -38,10 +38,8 @@ with left:
     components.metric_card("Expected calibration error", overall,
                            help="mean |accuracy - confidence| over bins, weighted by images")
 with right:
-    wkey = state.widget_param("cal_target", "0.95")
-    if st.session_state[wkey] not in TARGETS:
-        st.session_state[wkey] = "0.95"
-    target = st.segmented_control("Target precision", list(TARGETS), key=wkey, required=True,
+    target = st.segmented_control("Target precision", list(TARGETS), required=True,
+                                  key=state.widget_param("cal_target", "0.95", TARGETS),
                                   format_func=TARGETS.get,
                                   help="96.6 % = volunteer consensus accuracy "
                                        "(Norouzzadeh et al. 2018)")

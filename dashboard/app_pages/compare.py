@@ -49,9 +49,9 @@ per_class = per_class[per_class["support"] > 0]
 st.plotly_chart(compare_f1_figure({"per_class": per_class.to_dict("records")}),
                 config={"displayModeBar": False})
 
-wkey = state.widget_param("cmp_top", "15")
+TOPS = ["5", "10", "15", "20", "30", "all"]
 top = st.select_slider("Classes in the matrices (most frequent; the rest pooled as other)",
-                       ["5", "10", "15", "20", "30", "all"], key=wkey)
+                       TOPS, key=state.widget_param("cmp_top", "15", TOPS))
 state.sync_widget("cmp_top", "15")
 left, right = st.columns(2)
 for col, run, name in ((left, view.run, "A"), (right, view.compare, "B")):

@@ -28,9 +28,8 @@ present = int(((cm.sum(axis=0) + cm.sum(axis=1)) > 0).sum())
 # --- controls (all in the URL) ----------------------------------------------------------------
 c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
 with c1:
-    k = state.widget_param("cm_order", "support")
-    st.session_state[k] = st.session_state[k] if st.session_state[k] in ORDERS else "support"
-    order_by = st.segmented_control("Order", ORDERS, key=k, required=True,
+    order_by = st.segmented_control("Order", ORDERS, required=True,
+                                    key=state.widget_param("cm_order", "support", ORDERS),
                                     help="cluster: classes confused with each other side by side")
     state.sync_widget("cm_order", "support")
 with c2:
@@ -42,9 +41,8 @@ with c2:
                             key="cm_top_input", help="the rest pooled as 'other'")
     state.set_param("cm_top", None if top_n == default_top else top_n)
 with c3:
-    k = state.widget_param("cm_norm", "none")
-    st.session_state[k] = st.session_state[k] if st.session_state[k] in NORMS else "none"
-    norm = st.segmented_control("Colour by", list(NORMS), key=k, required=True,
+    norm = st.segmented_control("Colour by", list(NORMS), required=True,
+                                key=state.widget_param("cm_norm", "none", NORMS),
                                 format_func=NORMS.get,
                                 help="row share: each actual class's row sums to 1; column "
                                      "share: each predicted class's column sums to 1")

@@ -52,13 +52,11 @@ with right:
 
 # --- the chosen class's errors ----------------------------------------------------------------
 classes = table["class"].tolist()
-wkey = state.widget_param("pc_class", "")
+wkey = state.widget_param("pc_class", "", ["", *classes])
 rows = picked.selection.rows if picked is not None else []
 if rows and rows != st.session_state.get("pc_last_rows"):  # a new row click wins
     st.session_state[wkey] = classes[rows[0]]
 st.session_state["pc_last_rows"] = rows
-if st.session_state[wkey] not in classes:
-    st.session_state[wkey] = ""
 current = st.selectbox("Class", [""] + classes, key=wkey,
                        format_func=lambda c: c or "(choose a class)")
 state.sync_widget("pc_class", "")

@@ -53,10 +53,7 @@ def act(action: str, item: dict, dataset, curator: str, run_id: str) -> None:
 
 
 def select(label: str, key: str, options: list[str]) -> str:
-    wkey = state.widget_param(key, ANY)
-    if st.session_state[wkey] not in options:
-        st.session_state[wkey] = ANY
-    value = st.selectbox(label, options, key=wkey)
+    value = st.selectbox(label, options, key=state.widget_param(key, ANY, options))
     state.sync_widget(key, ANY)
     return value
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analysis.evalset import AGGREGATIONS
 from analysis.metrics import evaluate
 from analysis.plots import frame_accuracy_figure
 from analysis.sequences import KINDS, frame_accuracy, suspects
@@ -40,9 +41,8 @@ with left:
     frames = loaders.cached_table("seq:frames", view, frame_accuracy, ev, policy=view.policy)
     st.plotly_chart(frame_accuracy_figure(frames), config={"displayModeBar": False})
 with right:
-    wkey = state.widget_param("seq_how", "mean")
-    how = st.segmented_control("Capture score from its frames", ["mean", "max", "vote"],
-                               key=wkey, required=True,
+    how = st.segmented_control("Capture score from its frames", AGGREGATIONS, required=True,
+                               key=state.widget_param("seq_how", "mean", AGGREGATIONS),
                                help="mean or max of frame probabilities, or a majority vote")
     state.sync_widget("seq_how", "mean")
     image = loaders.evaluate(view, level="image")
@@ -60,11 +60,9 @@ st.subheader("Suspect labels")
 sus = loaders.cached_table("seq:suspects", view, suspects,
                            ev, empty_class="empty" if "empty" in ev.classes else None)
 counts = sus["kind"].value_counts()
-wkey = state.widget_param("seq_kind", "all")
-if st.session_state[wkey] not in ["all", *KINDS]:
-    st.session_state[wkey] = "all"
 kind = st.segmented_control(
-    "Kind", ["all", *KINDS], key=wkey, required=True,
+    "Kind", ["all", *KINDS], key=state.widget_param("seq_kind", "all", ["all", *KINDS]),
+    required=True,
     format_func=lambda k: f"{KIND_NAMES.get(k, k)} ({counts.get(k, 0) if k != 'all' else len(sus)})")
 state.sync_widget("seq_kind", "all")
 shown = sus if kind == "all" else sus[sus["kind"] == kind]

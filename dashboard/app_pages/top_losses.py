@@ -27,23 +27,18 @@ present_pred = [classes[i] for i in
 
 c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
 with c1:
-    k_act = state.widget_param("tl_actual", ANY)
-    if st.session_state[k_act] not in [ANY] + present_true:
-        st.session_state[k_act] = ANY
-    actual = st.selectbox("Actual class", [ANY] + present_true, key=k_act,
+    actual = st.selectbox("Actual class", [ANY] + present_true,
+                          key=state.widget_param("tl_actual", ANY, [ANY] + present_true),
                           help="images whose label set contains this class")
     state.sync_widget("tl_actual", ANY)
 with c2:
-    k_pred = state.widget_param("tl_pred", ANY)
-    if st.session_state[k_pred] not in [ANY] + present_pred:
-        st.session_state[k_pred] = ANY
-    predicted = st.selectbox("Predicted class", [ANY] + present_pred, key=k_pred)
+    predicted = st.selectbox("Predicted class", [ANY] + present_pred,
+                             key=state.widget_param("tl_pred", ANY, [ANY] + present_pred))
     state.sync_widget("tl_pred", ANY)
 with c3:
-    k_order = state.widget_param("tl_order", "largest")
-    if st.session_state[k_order] not in ("largest", "smallest"):
-        st.session_state[k_order] = "largest"
-    order = st.segmented_control("Order", ["largest", "smallest"], key=k_order, required=True,
+    order = st.segmented_control("Order", ["largest", "smallest"], required=True,
+                                 key=state.widget_param("tl_order", "largest",
+                                                        ("largest", "smallest")),
                                  help="largest: confidently wrong; smallest: confidently right")
     state.sync_widget("tl_order", "largest")
 with c4:

@@ -55,8 +55,8 @@ bundle = classifier(str(path.resolve()), path.stat().st_mtime_ns)
 st.caption(f"Run **{view.run}** · {manifest['model'].get('arch', '?')} · checkpoint `{ckpt}` "
            "· classified on the CPU")
 
-wkey = state.widget_param("try_source", SOURCES[0])
-source = st.segmented_control("Image", SOURCES, key=wkey, required=True)
+source = st.segmented_control("Image", SOURCES, required=True,
+                              key=state.widget_param("try_source", SOURCES[0], SOURCES))
 state.sync_widget("try_source", SOURCES[0])
 image, known = None, None
 try:
@@ -72,10 +72,8 @@ try:
         if not ids:
             st.warning("No images match the sidebar's split and slices.")
             st.stop()
-        ikey = state.widget_param("try_image", ids[0])
-        if st.session_state[ikey] not in ids:
-            st.session_state[ikey] = ids[0]
-        pick = st.selectbox("Dataset image (the first 1,000 of this view)", ids, key=ikey)
+        pick = st.selectbox("Dataset image (the first 1,000 of this view)", ids,
+                            key=state.widget_param("try_image", ids[0], ids))
         state.sync_widget("try_image", ids[0])
         known = components.frame_predictions(ev, [ids.index(pick)]).iloc[0]
         image = open_in_root(view.images_root or "", known["file_name"])

@@ -59,6 +59,28 @@ def test_confusion_figure_order_normalize_and_log(ev):
     assert list(small.data[0].text) == ["3", "1", "2"]
 
 
+def _luminance(rgb) -> float:
+    c = np.asarray(rgb, float) / 255
+    c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(c @ [0.2126, 0.7152, 0.0722])
+
+
+def test_cell_text_is_readable_on_every_cell_colour():
+    from plotly.colors import sample_colorscale, unlabel_rgb
+
+    from analysis.plots import COLORSCALE, text_colors
+
+    t = np.linspace(0, 1, 501)
+    cells = [unlabel_rgb(c) for c in sample_colorscale(COLORSCALE, list(t))]
+    text = text_colors(t * 40 + 10, 10, 50)  # any value range maps onto the scale
+    for cell, ink in zip(cells, text):
+        hi, lo = sorted([_luminance(cell), _luminance((255,) * 3 if ink == "white" else (0,) * 3)],
+                        reverse=True)
+        assert (hi + 0.05) / (lo + 0.05) >= 4.5, (cell, ink)
+    fig = confusion_figure(np.array([[30, 1], [0, 2]]), ["a", "b"])
+    assert list(fig.data[0].textfont.color) == ["white", "black", "black"]
+
+
 def test_cooccurrence_figure_reuses_the_grid():
     m = np.array([[10, 4, 0], [4, 7, 1], [0, 1, 2]])
     fig = cooccurrence_figure(m, ["zebra", "wildebeest", "lion"])

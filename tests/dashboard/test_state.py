@@ -86,3 +86,18 @@ def test_presenter_mode_hides_controls(app, no_exception):
     assert "stSidebar" in css and "display: none" in css
     at.button(key="sb_leave_present").click().run()
     assert not _view(at).presenter and "present" not in at.query_params
+
+
+@pytest.mark.parametrize("page, key, default", [
+    ("confusion", "cm_order", "support"), ("confusion", "cm_norm", "none"),
+    ("compare", "cmp_top", "15"), ("sequences", "seq_how", "mean"),
+    ("sequences", "seq_kind", "all"), ("calibration", "cal_target", "0.95"),
+    ("top_losses", "tl_order", "largest"), ("top_losses", "tl_actual", "(any)"),
+    ("overview", "ov_slice", "site"), ("per_class", "pc_class", ""),
+])
+def test_bad_page_param_values_fall_back_to_defaults(app, no_exception, page, key, default):
+    vs = "synthetic_b" if page == "compare" else None  # Compare needs a second run
+    at = app(page, vs=vs, **{key: "no-such-value"})
+    no_exception(at)
+    assert at.session_state["w:" + key] == default
+    assert key not in at.query_params, "the URL follows the widget back to its default"

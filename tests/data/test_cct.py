@@ -79,10 +79,9 @@ def test_slice_mongoose_capture(slice_ds):
     seq = ds.images[ds.images["seq_id"] == MONGOOSE_SEQ].sort_values("frame_num")
     sets = ds.label_sets()
     assert [sets[i] for i in seq["image_id"]] == [("mongoose",)] * 3  # frames 2-3 inherit
-    m = ds.label_matrix(list(seq["image_id"]), ds.classes)
+    m, primary = ds.label_arrays(list(seq["image_id"]), ds.classes)
     assert m.shape == (3, 61) and m[:, ds.classes.index("mongoose")].all() and m.sum() == 3
-    assert (ds.primary_index(list(seq["image_id"]), ds.classes)
-            == ds.classes.index("mongoose")).all()
+    assert (primary == ds.classes.index("mongoose")).all()
 
 
 def test_slice_datetime_and_day_night(slice_ds):
@@ -123,7 +122,7 @@ def test_sentinels_and_season_from_seq_id(tmp_path):
     assert pd.isna(img.loc["x1", "width"]) and pd.isna(img.loc["x1", "height"])
     assert list(img["season"]) == ["S3", "S3"]          # no annotation: parsed from seq_id
     assert ds.labels.empty and list(ds.label_sets()) == [(), ()]
-    assert list(ds.primary_index(["x2", "x1"], ds.classes)) == [-1, -1]
+    assert list(ds.label_arrays(["x2", "x1"], ds.classes)[1]) == [-1, -1]
 
 
 @pytest.mark.parametrize("as_", [list, np.array, pd.Series, pd.Index])
@@ -133,9 +132,9 @@ def test_multi_species_labels(tmp_path, as_):
     assert sets["S1/A/1"] == ("zebra", "wildebeest") and sets["S1/B/1"] == ("empty",)
     classes = ["wildebeest", "zebra", "empty", "elephant"]        # any explicit order
     ids = as_(["S1/B/1", "S1/A/1", "S1/A/2", "S1/A/1"])
-    m = ds.label_matrix(ids, classes)
+    m, primary = ds.label_arrays(ids, classes)
     np.testing.assert_array_equal(m, [[0, 0, 1, 0], [1, 1, 0, 0], [0, 1, 0, 0], [1, 1, 0, 0]])
-    np.testing.assert_array_equal(ds.primary_index(ids, classes), [2, 1, 1, 1])
+    np.testing.assert_array_equal(primary, [2, 1, 1, 1])
     lab = ds.labels.set_index(["image_id", "category_id"])
     assert lab.loc[("S1/A/1", 47), "rank"] == 1 and lab.loc[("S1/A/1", 5), "count"] == "11-50"
     assert ds.images.set_index("image_id").loc["S1/A/2", "day_night"] == "night"
@@ -146,10 +145,10 @@ def test_multi_species_labels(tmp_path, as_):
     (["S1/A/1"], ["zebra", "empty"], r"\['wildebeest'\] not in the given classes"),
     (["S1/A/1"], ["zebra", "zebra"], "duplicates"),
 ])
-def test_label_matrix_refuses(tmp_path, bad_ids, classes, match):
+def test_label_arrays_refuse(tmp_path, bad_ids, classes, match):
     ds = load_dataset([small_season(tmp_path / "s1.json")], cache=False)
     with pytest.raises(DatasetError, match=match):
-        ds.label_matrix(bad_ids, classes or ds.classes)
+        ds.label_arrays(bad_ids, classes or ds.classes)
 
 
 def test_merge_two_seasons(tmp_path):

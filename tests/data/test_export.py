@@ -403,7 +403,7 @@ def test_demo_loop_review_export_reload(demo_small, tmp_path):
     before, after = agrees_with_truth(dataset, truth), agrees_with_truth(fixed, truth)
     assert after - before == sum(1 for f in fixes if set(dataset.label_sets()[f["image_id"]])
                                  != set(f["labels"].split(",")))
-    assert fixed.label_matrix(list(fixed.images["image_id"]), fixed.classes).any(axis=1).all()
+    assert fixed.label_arrays(list(fixed.images["image_id"]), fixed.classes)[0].any(axis=1).all()
 
 
 @pytest.mark.slow
