@@ -2,7 +2,7 @@
 
 ``load_dataset`` reads one or several published per-season files as they are (bare ``NaN``,
 sentinels, string count bins) into the tidy tables of :class:`Dataset`. Files of several GB are
-streamed (see ``_iter_members``): memory stays near the size of the finished tables. The tables
+streamed (see ``iter_members``): memory stays near the size of the finished tables. The tables
 are cached as Parquet under ``data.paths.cache_dir()/datasets``, keyed by every source file's
 size, mtime and sha256, so a second load of unchanged files only hashes them and reads Parquet.
 """
@@ -167,11 +167,19 @@ def _skip_ws(buf: bytes, i: int) -> int:
     return i
 
 
-def _iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHUNK_BYTES
-                  ) -> Iterator[tuple[str, str, Any]]:
+def iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHUNK_BYTES,
+                 raw: bool = False) -> Iterator[tuple[str, str, Any]]:
     """Yield ``(key, "value", obj)`` per top-level member of the JSON object in ``path``, but
     ``(key, "start", None)`` then ``(key, "items", list)`` batches for the arrays named in
-    ``stream``."""
+    ``stream``.
+
+    With ``raw``, each ``obj`` is a pair ``(obj, bytes)``: the value, or the batch of
+    elements (comma-separated, without the brackets), exactly as the file spells it
+    (``(None, None)`` for ``start``). Memory stays near ``chunk_bytes`` either way.
+    """
+    def emit(obj: Any, region: bytes | None) -> Any:
+        return (obj, region) if raw else obj
+
     def fail(offset: int, reason: str) -> DatasetError:
         return DatasetError(f"{path}: {reason} (at byte {offset})")
 
@@ -194,7 +202,7 @@ def _iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHU
                 if fast is not None:
                     items, used = fast
                     if items:
-                        yield key, "items", items
+                        yield key, "items", emit(items, buf[:used - 1])
                     buf, base = buf[used:], base + used
             if eof and base == 0 and not buf.strip(_WS):
                 raise DatasetError(f"{path}: empty file, not JSON")
@@ -230,14 +238,15 @@ def _iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHU
                         break
                     if key in stream and buf[vstart] == _LBRACKET:
                         phase, mark, i = "array", int(pos[j + 1]) + 1, j + 2
-                        yield key, "start", None
+                        yield key, "start", emit(None, None)
                     else:
                         phase, mark, i = "value", vstart, j + 1
                 elif phase == "value":
                     j = _first(at1 & ((char == _COMMA) | (char == _CLOSE)), i)
                     if j == n:
                         break
-                    yield key, "value", parse(buf[mark:pos[j]], mark, scan, f"'{key}'")
+                    yield key, "value", emit(parse(buf[mark:pos[j]], mark, scan, f"'{key}'"),
+                                             buf[mark:pos[j]])
                     phase = "key" if char[j] == _COMMA else "end"
                     mark, i = int(pos[j]) + 1, j + 1
                 elif phase == "array":
@@ -250,7 +259,7 @@ def _iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHU
                             items = parse(b"[" + buf[mark:stop] + b"]", mark - 1, scan,
                                           f"'{key}'")
                             if items:
-                                yield key, "items", items
+                                yield key, "items", emit(items, buf[mark:stop])
                         mark = stop + 1
                     if close == n:
                         break
@@ -350,8 +359,8 @@ def _read_source(path: Path, source: int, *, chunk_bytes: int = CHUNK_BYTES) -> 
     seen: set[str] = set()
     where = str(path)
     try:
-        for key, kind, obj in _iter_members(path, stream=("images", "annotations"),
-                                            chunk_bytes=chunk_bytes):
+        for key, kind, obj in iter_members(path, stream=("images", "annotations"),
+                                           chunk_bytes=chunk_bytes):
             seen.add(key)
             if kind == "start":
                 continue

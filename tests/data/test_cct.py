@@ -252,8 +252,8 @@ def test_stream_reader_matches_json(tmp_path, chunk, indent):
     path = tmp_path / "t.json"
     path.write_text(json.dumps(doc, indent=indent, ensure_ascii=bool(indent)))
     got: dict = {}
-    for key, kind, obj in cct._iter_members(path, stream=("images", "annotations"),
-                                            chunk_bytes=chunk):
+    for key, kind, obj in cct.iter_members(path, stream=("images", "annotations"),
+                                           chunk_bytes=chunk):
         if kind == "start":
             got[key] = []
         elif kind == "items":
@@ -266,6 +266,22 @@ def test_stream_reader_matches_json(tmp_path, chunk, indent):
     assert got["annotations"] == expected        # bare NaN -> None
     assert got["info"] == doc["info"] and got["categories"] == CATEGORIES
     assert got["extra"] == [None, {"k": "NaN"}]
+    # raw: the file's own bytes of every value and batch, which the json module reads back
+    # exactly (bare NaN included)
+    regions: dict = {}
+    for key, kind, (obj, raw) in cct.iter_members(path, stream=("images", "annotations"),
+                                                  chunk_bytes=chunk, raw=True):
+        if kind == "items":
+            assert len(obj) == len(json.loads(b"[" + raw + b"]"))   # the same elements
+            regions[key].append(raw)
+        else:
+            regions[key] = [] if kind == "start" else raw
+    text = path.read_bytes()
+    for key in ("images", "annotations"):
+        assert all(r in text for r in regions[key])
+        stitched = json.loads(b"[" + b",".join(regions[key]) + b"]")
+        assert json.dumps(stitched) == json.dumps(doc[key])     # NaN compares equal here
+    assert json.dumps(json.loads(regions["extra"])) == json.dumps(doc["extra"])
 
 
 def test_fast_path_used_and_equal(tmp_path, monkeypatch):
@@ -283,8 +299,8 @@ def test_fast_path_used_and_equal(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cct, "_fast_items", spy)
     got = {"images": [], "annotations": []}
-    for key, kind, obj in cct._iter_members(path, stream=("images", "annotations"),
-                                            chunk_bytes=2048):
+    for key, kind, obj in cct.iter_members(path, stream=("images", "annotations"),
+                                           chunk_bytes=2048):
         if kind == "items":
             got[key] += obj
     assert calls["hit"] >= 5 and calls["fast"] > calls["hit"]   # used, and refused sometimes

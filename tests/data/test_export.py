@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import multiprocessing as mp
@@ -16,8 +17,8 @@ import pytest
 from data.cct import load_dataset, read_cct_json, validate
 from data.curation import DecisionStore
 from data.export import (OBSERVATION_FIELDS, REQUIRED_OBSERVATION_FIELDS, ExportError,
-                         atomic_write, corrected_cct, deployment_ids, download_name, export,
-                         export_bytes, register_cli)
+                         atomic_write, deployment_ids, download_name, export, export_bytes,
+                         register_cli, write_corrected_cct)
 from tests.data.test_curation import NAN, image_id, seq_id, write_cct
 
 
@@ -100,7 +101,15 @@ def test_coco_annotations_say_frame_or_capture_level(two_seasons, tmp_path):
     assert [a["id"] for a in doc["annotations"] if a["image_id"] not in untouched] == keep
 
 
-def test_corrected_cct_unannotated_image_and_a_class_the_file_lacks():
+def _corrected(raw: dict, tmp_path, effective, **kwargs) -> tuple[dict, int]:
+    src = tmp_path / "src.json"
+    src.write_text(json.dumps(raw, indent=1))
+    out = io.StringIO()
+    n = write_corrected_cct(src, out, effective, **kwargs)
+    return json.loads(out.getvalue()), n
+
+
+def test_corrected_cct_unannotated_image_and_a_class_the_file_lacks(tmp_path):
     raw = {"info": {}, "categories": [{"id": 0, "name": "empty"}],
            "images": [{"id": "a", "seq_id": "s1", "location": "L"},
                       {"id": "b", "seq_id": "s2", "location": "L"}],
@@ -108,16 +117,54 @@ def test_corrected_cct_unannotated_image_and_a_class_the_file_lacks():
     effective = pd.DataFrame({"image_id": ["b", "zzz"], "labels": [("zebra",), ("empty",)],
                               "scope": ["image", "image"], "decision_id": [7, 8]})
     with pytest.raises(ExportError, match=r"corrected classes \['zebra'\] are not categories"):
-        corrected_cct(raw, effective)
+        _corrected(raw, tmp_path, effective)
     cats = pd.DataFrame({"category_id": [0, 5], "name": ["empty", "zebra"]})
-    doc, n = corrected_cct(raw, effective, categories=cats)
+    doc, n = _corrected(raw, tmp_path, effective, categories=cats, info={"by": "test"})
     assert n == 1 and doc["categories"][-1] == {"id": 5, "name": "zebra"}
-    assert doc["annotations"][0] == raw["annotations"][0]
+    assert doc["info"] == {"by": "test"}
+    assert doc["annotations"][0]["id"] == "x" and math.isnan(doc["annotations"][0]["count"])
     added = doc["annotations"][1]
     assert (added["image_id"], added["category_id"], added["seq_id"], added["location"]) == (
         "b", 5, "s2", "L")
     assert added["sequence_level_annotation"] is False and added["id"] != "x"
-    assert raw["categories"] == [{"id": 0, "name": "empty"}]  # the input is not modified
+
+
+def test_corrected_cct_streams_and_copies_untouched_batches_verbatim(tmp_path):
+    """Small read batches (many per array): only batches holding a corrected image are
+    rewritten; everything else, odd spacing and bare NaN included, is copied as it is."""
+    images = [{"id": f"i{k}", "seq_id": f"s{k // 3}", "note": "NaN, but a string"}
+              for k in range(60)]
+    anns = [{"id": f"a{k}", "image_id": f"i{k}", "category_id": k % 2, "count": NAN}
+            for k in range(60)] + [{"id": "a5b", "image_id": "i5", "category_id": 0,
+                                    "count": "3"}]
+    raw = {"info": {"v": 1}, "images": images, "annotations": anns, "licenses": [NAN],
+           "categories": [{"id": 0, "name": "empty"}, {"id": 1, "name": "zebra"}]}
+    src = tmp_path / "src.json"
+    text = json.dumps(raw, indent=1).replace('"count": NaN', '"count":   NaN')
+    src.write_text(text)
+    effective = pd.DataFrame({"image_id": ["i5", "i40"],
+                              "labels": [("empty", "zebra"), ("empty",)],
+                              "scope": ["capture", "image"], "decision_id": [1, 2]})
+    out = io.StringIO()
+    assert write_corrected_cct(src, out, effective, chunk_bytes=256) == 2
+    written = out.getvalue()
+    assert '"count":   NaN' in written and '"licenses":[NaN]' in "".join(written.split())
+    doc = json.loads(written)
+    assert list(doc) == ["info", "images", "annotations", "licenses", "categories"]
+    assert json.dumps(doc["images"]) == json.dumps(images)
+    got = [(a["id"], a["image_id"], a["category_id"]) for a in doc["annotations"]]
+    # i5's two annotations, in the decided order (empty, zebra), at i5's first place, each
+    # keeping its own fields; i40's empty one stays (same class), marked image-level
+    expect = [(a["id"], a["image_id"], a["category_id"]) for a in anns[:5]]
+    expect += [("a5b", "i5", 0), ("a5", "i5", 1)]
+    expect += [(a["id"], a["image_id"], a["category_id"]) for a in anns[6:60]]
+    assert got == expect
+    fixed = [a for a in doc["annotations"] if a["image_id"] in ("i5", "i40")]
+    assert fixed[0]["count"] == "3" and math.isnan(fixed[1]["count"])
+    assert [a["sequence_level_annotation"] for a in fixed] == [True, True, False]
+    # untouched annotation batches are the file's own bytes
+    untouched = text[text.index('"id": "a50"') - 8:text.index('"id": "a55"')]
+    assert untouched in written
 
 
 def test_coco_on_the_real_slice(serengeti_slice, tmp_path):
@@ -278,12 +325,15 @@ def _export_and_hang(dataset, db: str, out: str, marker: str, when: str) -> None
     if when == "before-rename":
         ex._fsync = hang
     else:
-        def half_dump(obj, fh, **kw):
-            text = json.dumps(obj, **kw)
-            fh.write(text[: len(text) // 2])
+        real = ex.write_corrected_cct
+
+        def half_written(src, fh, *args, **kwargs):
+            whole = io.StringIO()
+            real(src, whole, *args, **kwargs)
+            fh.write(whole.getvalue()[: len(whole.getvalue()) // 2])
             hang(fh)
 
-        json.dump = half_dump  # only in this child process
+        ex.write_corrected_cct = half_written  # only in this child process
     ex.export(dataset, DecisionStore(db), out, format="coco")
 
 
