@@ -450,3 +450,29 @@ def test_python_m_data_decide_fails_in_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert good.returncode == 0, good.stderr
     assert len(DecisionStore(db)) == 1
+
+
+def test_index_look_ups_match_the_dataset_tables(tmp_path, serengeti_slice):
+    """The vectorised index answers as plain dicts built from the tables would."""
+    from data import curation
+    from data.cct import load_dataset
+
+    paths = [write_cct(tmp_path / "S1.json", n_captures=7, seed=1),
+             write_cct(tmp_path / "S2.json", n_captures=5, season="S2", site="B02", seed=2)]
+    for dataset in (load_dataset(paths, cache=False),
+                    load_dataset([serengeti_slice], cache=False)):
+        index = curation._index(dataset)
+        assert curation._index(dataset) is index  # built once per dataset object
+        images = dataset.images
+        sets = dataset.label_sets()
+        for image, seq in zip(images["image_id"], images["seq_id"].astype(str)):
+            assert image in index.image_ids and index.seq_of[image] == seq
+            assert index.original[image] == sets[image]
+        frames = {s: tuple(g.sort_values("frame_num", kind="stable")["image_id"])
+                  for s, g in images.groupby(images["seq_id"].astype(str))}
+        assert dict(index.frames) == frames
+        for missing in ("no-such-id", ["unhashable"]):
+            assert missing not in index.seq_of and missing not in index.frames
+            assert index.original.get(missing, ()) == ()
+        with pytest.raises(KeyError):
+            index.frames["no-such-seq"]
