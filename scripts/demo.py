@@ -103,14 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-serve", action="store_true", help="build the runs, do not serve")
     p.add_argument("--n-images", type=int, default=N_IMAGES)
     p.add_argument("--dataset-only", action="store_true",
-                   help="only make sure the demo dataset exists; print DATASET=... IMAGES=... "
+                   help="only make sure the demo dataset exists; print DATASET=(...) IMAGES=... "
                         "for a shell's eval (scripts/gpu-check.sh)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     t0 = time.perf_counter()
     dataset, images = ensure_dataset(demo_dir(), n_images=args.n_images)
     if args.dataset_only:
-        print(f"DATASET={shlex.quote(' '.join(dataset))} IMAGES={shlex.quote(images)}")
+        print(f"DATASET=({' '.join(map(shlex.quote, dataset))}) IMAGES={shlex.quote(images)}")
         return 0
     runs = runs_dir()
     report(ensure_runs(dataset, images, runs))

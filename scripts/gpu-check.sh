@@ -19,8 +19,7 @@ if [ "$DEVICE" = cuda ]; then
   "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu-check: CUDA is not available')"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 fi
-eval "$("$PY" -m scripts.demo --dataset-only --n-images "$N_IMAGES")"  # logs go to stderr
-read -r -a DATA <<< "$DATASET"
+eval "$("$PY" -m scripts.demo --dataset-only --n-images "$N_IMAGES")"  # DATASET=(...) IMAGES=...
 OUT="$TRAPLENS_HOME/gpu-check"
 rm -rf "$OUT" && mkdir -p "$OUT"
 
@@ -39,12 +38,12 @@ for mode in single torchrun; do
   if [ "$mode" = single ]; then LAUNCH=("$PY"); else
     LAUNCH=("$PY" -m torch.distributed.run --standalone --nproc_per_node=1); fi
   run="$OUT/$mode"
-  "${LAUNCH[@]}" -m training.train --dataset "${DATA[@]}" --images "$IMAGES" --out "$run/train" \
+  "${LAUNCH[@]}" -m training.train --dataset "${DATASET[@]}" --images "$IMAGES" --out "$run/train" \
     --device "$DEVICE" "${AMP[@]}" --epochs-frozen 0 --epochs 1 --image-size "$SIZE" \
     --batch-size "$BATCH" --workers "$WORKERS" --predict-split val >"$run.train.log" 2>&1 \
     || { tail -20 "$run.train.log"; exit 1; }
   "${LAUNCH[@]}" -m training.predict --checkpoint "$run/train/checkpoint_best.pt" \
-    --dataset "${DATA[@]}" --images "$IMAGES" --out "$run/predict" --split all \
+    --dataset "${DATASET[@]}" --images "$IMAGES" --out "$run/predict" --split all \
     --device "$DEVICE" "${AMP[@]}" --batch-size "$BATCH" --workers "$WORKERS" \
     >"$run.predict.log" 2>&1 || { tail -20 "$run.predict.log"; exit 1; }
   echo "gpu-check $mode ($DEVICE, amp=${GPU_CHECK_AMP:-1}, ${SIZE}px): train $(rate "$run/train/history.csv" train) images/s, predict $(rate "$run/predict/manifest.json" predict) images/s"

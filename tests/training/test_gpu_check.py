@@ -21,7 +21,8 @@ def _run(tmp_path: Path, **env) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_gpu_check_cpu_equivalent(tmp_path):
-    r = _run(tmp_path, GPU_CHECK_DEVICE="cpu", GPU_CHECK_AMP="0", GPU_CHECK_N_IMAGES="40",
+    home = tmp_path / "work folder"  # paths with spaces stay whole
+    r = _run(home, GPU_CHECK_DEVICE="cpu", GPU_CHECK_AMP="0", GPU_CHECK_N_IMAGES="40",
              GPU_CHECK_SIZE="64", GPU_CHECK_BATCH="16", GPU_CHECK_WORKERS="0")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     lines = re.findall(r"gpu-check (single|torchrun) \(cpu.*: train ([\d.]+) images/s, "
