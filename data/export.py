@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import sys
 import tempfile
 import uuid
 import zipfile
@@ -21,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from data.cct import CHUNK_BYTES, DatasetError, iter_members
@@ -44,6 +46,13 @@ OBSERVATION_FIELDS = [
 REQUIRED_OBSERVATION_FIELDS = ("observationID", "deploymentID", "mediaID", "eventStart",
                                "eventEnd", "observationLevel", "observationType")
 OBSERVATION_TYPES = {EMPTY_CLASS: "blank", "human": "human", "vehicle": "vehicle"}
+MEDIA_FIELDS = ["mediaID", "deploymentID", "captureMethod", "timestamp", "filePath",
+                "filePublic", "fileName", "fileMediatype"]
+DEPLOYMENT_FIELDS = ["deploymentID", "locationID", "locationName", "latitude", "longitude",
+                     "coordinateUncertainty", "deploymentStart", "deploymentEnd"]
+CAMTRAP_DP = "https://raw.githubusercontent.com/tdwg/camtrap-dp/1.0"
+SAMPLING_DESIGNS = ("simpleRandom", "systematicRandom", "clusteredRandom", "experimental",
+                    "targeted", "opportunistic")
 _NAMESPACE = uuid.UUID("6f1d1c2e-7a0b-4c1e-9a57-3c6b1f0e2d41")
 
 
@@ -332,17 +341,28 @@ def deployment_ids(seq_ids: pd.Series, locations: pd.Series) -> pd.Series:
     return head.fillna(locations.astype("string")).fillna("unknown")
 
 
+def _check_offset(utc_offset: str) -> None:
+    if not re.fullmatch(r"Z|[+-](0\d|1[0-4]):[0-5]\d", utc_offset):
+        raise ExportError(f"--utc-offset {utc_offset!r}: expected Z or +HH:MM / -HH:MM")
+
+
+def _camera_time(when: pd.Series, utc_offset: str) -> pd.Series:
+    """Camera local times as Camtrap DP datetimes (``2010-07-01T06:00:01+03:00``); '' for
+    unknown times."""
+    text = when.dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
+    return text.where(text == "", text + utc_offset)
+
+
 def observations(dataset: "Dataset", store: DecisionStore, *,
                  utc_offset: str = "+03:00") -> pd.DataFrame:
     """Camtrap DP observations at image (media) level, one per class of each image.
 
     Corrected images carry the curator (``classifiedBy``) and decision time
-    (``classificationTimestamp``); the others keep the dataset's labels, whose classifier
-    the source files do not record. Event times are the camera's local time with
-    ``utc_offset`` (Snapshot Serengeti: East Africa Time, +03:00).
+    (``classificationTimestamp``, UTC, whole seconds); the others keep the dataset's labels,
+    whose classifier the source files do not record. Event times are the camera's local time
+    with ``utc_offset`` (Snapshot Serengeti: East Africa Time, +03:00).
     """
-    if not re.fullmatch(r"Z|[+-](0\d|1[0-4]):[0-5]\d", utc_offset):
-        raise ExportError(f"--utc-offset {utc_offset!r}: expected Z or +HH:MM / -HH:MM")
+    _check_offset(utc_offset)
     eff = store.effective(dataset)
     corrected = set(eff["image_id"])
     labels = dataset.labels
@@ -353,7 +373,8 @@ def observations(dataset: "Dataset", store: DecisionStore, *,
         ["labels", "rank"]).rename(columns={"labels": "class"})
     fixed = fixed.assign(
         classifiedBy=fixed["curator"],
-        classificationTimestamp=fixed["ts"],
+        classificationTimestamp=pd.to_datetime(fixed["ts"], utc=True).dt.strftime(
+            "%Y-%m-%dT%H:%M:%SZ"),
         observationComments=[f"TrapLens {s}-level decision {d}" for s, d in
                              zip(fixed["scope"], fixed["decision_id"])])
     cols = ["image_id", "class", "rank", "classifiedBy", "classificationTimestamp",
@@ -363,8 +384,7 @@ def observations(dataset: "Dataset", store: DecisionStore, *,
     obs = obs.merge(images, on="image_id", how="left", validate="many_to_one")
     order = pd.Series(range(len(images)), index=images["image_id"])
     obs = obs.assign(_o=obs["image_id"].map(order)).sort_values(["_o", "rank"], kind="stable")
-    when = obs["datetime"].dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
-    when = when.where(when == "", when + utc_offset)
+    when = _camera_time(obs["datetime"], utc_offset)
     kind = obs["class"].map(OBSERVATION_TYPES).fillna("animal")
     return pd.DataFrame({
         "observationID": obs["image_id"].astype(str) + "#" + obs["rank"].astype(str),
@@ -383,63 +403,194 @@ def observations(dataset: "Dataset", store: DecisionStore, *,
     })[OBSERVATION_FIELDS]
 
 
-def _datapackage(dataset: "Dataset", store: DecisionStore, obs: pd.DataFrame) -> dict:
-    required = set(REQUIRED_OBSERVATION_FIELDS)
+def media(dataset: "Dataset", *, utc_offset: str = "+03:00") -> pd.DataFrame:
+    """Camtrap DP media: one row per image, in dataset order (``filePath`` = the dataset's
+    ``file_name``, relative to the images folder; the files are not published with it)."""
+    _check_offset(utc_offset)
+    images = dataset.images
+    files = images["file_name"].astype(str)
+    suffix = files.str.extract(r"\.([A-Za-z0-9]+)$", expand=False).str.lower()
+    return pd.DataFrame({
+        "mediaID": images["image_id"].astype(str).to_numpy(),
+        "deploymentID": deployment_ids(images["seq_id"], images["location"]).to_numpy(),
+        "captureMethod": "activityDetection",
+        "timestamp": _camera_time(images["datetime"], utc_offset).to_numpy(),
+        "filePath": files.to_numpy(),
+        "filePublic": "false",
+        "fileName": files.str.rsplit("/", n=1).str[-1].to_numpy(),
+        "fileMediatype": ("image/" + suffix.replace({"jpg": "jpeg"}).fillna("jpeg")).to_numpy(),
+    })[MEDIA_FIELDS]
+
+
+def read_locations(path: str | Path) -> pd.DataFrame:
+    """A CSV of camera sites: ``location``, ``latitude``, ``longitude`` (WGS84 decimal
+    degrees) and optionally ``coordinateUncertainty`` (metres, a whole number >= 1).
+
+    Raises
+    ------
+    ExportError
+        Naming the file, and the row, field and value at fault.
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise ExportError(f"--locations {path}: file not found") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ExportError(f"--locations {path}: not a readable CSV ({exc})") from None
+    lacking = [c for c in ("location", "latitude", "longitude") if c not in table.columns]
+    if lacking:
+        raise ExportError(f"--locations {path}: missing column(s) {lacking}; has "
+                          f"{list(table.columns)}")
+    table["location"] = table["location"].str.strip()
+    limits = {"latitude": (-90, 90), "longitude": (-180, 180),
+              "coordinateUncertainty": (1, float("inf"))}
+    for col, (lo, hi) in limits.items():
+        if col not in table.columns:
+            continue
+        text = table[col].str.strip()
+        value = pd.to_numeric(text, errors="coerce")
+        bad = ~value.between(lo, hi)
+        if col == "coordinateUncertainty":  # optional, in whole metres
+            bad = (bad | (value % 1 != 0)) & (text != "")
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ExportError(f"--locations {path}: row {row + 2}, field {col!r}: "
+                              f"{table[col].iat[row]!r} is not a number in [{lo}, {hi}]"
+                              + (" (whole metres)" if col == "coordinateUncertainty" else ""))
+        table[col] = value
+    dup = table["location"][table["location"].duplicated()]
+    if len(dup):
+        raise ExportError(f"--locations {path}: location {dup.iat[0]!r} is listed twice")
+    return table.set_index("location")
+
+
+def deployments(dataset: "Dataset", locations: pd.DataFrame, *,
+                utc_offset: str = "+03:00") -> pd.DataFrame:
+    """Camtrap DP deployments: one per camera roll (see :func:`deployment_ids`), spanning
+    its first and last image; coordinates from ``locations`` (:func:`read_locations`)."""
+    _check_offset(utc_offset)
+    images = dataset.images
+    frame = pd.DataFrame({"deploymentID": deployment_ids(images["seq_id"], images["location"]),
+                          "location": images["location"].astype("string"),
+                          "datetime": images["datetime"]})
+    dep = frame.groupby("deploymentID", sort=False).agg(
+        location=("location", "first"), start=("datetime", "min"), end=("datetime", "max"))
+    known = dep["location"].isin(locations.index)
+    if not known.all():
+        bad = dep.loc[~known, "location"]
+        raise ExportError(f"--locations: no coordinates for {len(bad)} deployment(s), e.g. "
+                          f"{bad.index[0]!r} at location {bad.iat[0]!r}; add its row to the "
+                          "locations CSV")
+    where = locations.loc[dep["location"]]
+    uncertainty = (where["coordinateUncertainty"] if "coordinateUncertainty" in where
+                   else pd.Series(np.nan, index=where.index))
+    return pd.DataFrame({
+        "deploymentID": dep.index.astype(str),
+        "locationID": dep["location"].to_numpy(),
+        "locationName": dep["location"].to_numpy(),
+        "latitude": where["latitude"].to_numpy(),
+        "longitude": where["longitude"].to_numpy(),
+        "coordinateUncertainty": uncertainty.astype("Int64").to_numpy(),
+        "deploymentStart": _camera_time(dep["start"], utc_offset).to_numpy(),
+        "deploymentEnd": _camera_time(dep["end"], utc_offset).to_numpy(),
+    })[DEPLOYMENT_FIELDS]
+
+
+def _resource(name: str) -> dict:
+    return {"name": name, "path": f"{name}.csv", "profile": "tabular-data-resource",
+            "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
+            "schema": f"{CAMTRAP_DP}/{name}-table-schema.json"}
+
+
+def _datapackage(dataset: "Dataset", store: DecisionStore, tables: dict[str, pd.DataFrame],
+                 *, sampling_design: str) -> dict:
+    obs = tables["observations"]
     curators = sorted(c for c in obs["classifiedBy"].unique() if c)
-    return {
-        "name": "traplens-corrected-observations",
-        "title": "Observations of a curated camera-trap dataset (TrapLens export)",
-        "description": "Image-level Camtrap DP 1.0 observations: the dataset's labels with "
-                       "the curators' corrections applied. Only the observations table is "
-                       "included (the source files hold no deployment coordinates).",
+    package = {
+        "name": "traplens-export",
+        "title": "A curated camera-trap dataset (TrapLens export)",
         "created": _now(),
         "contributors": [{"title": c, "role": "contributor"} for c in curators],
         "sources": [{"title": Path(s["path"]).name, "sha256": s.get("sha256")}
                     for s in dataset.sources],
         "taxonomic": [{"scientificName": c} for c in dataset.classes
                       if c not in OBSERVATION_TYPES],
-        "resources": [{
-            "name": "observations", "path": "observations.csv",
-            "profile": "tabular-data-resource", "format": "csv", "mediatype": "text/csv",
-            "encoding": "utf-8",
-            "schema": {
-                "fields": [{"name": f, "type": "string",
-                            **({"constraints": {"required": True}} if f in required else {})}
-                           for f in OBSERVATION_FIELDS],
-                "primaryKey": "observationID"},
-        }],
-        "traplens": {"decisions_db": str(store.path), "n_observations": len(obs)},
+        "resources": [_resource(name) for name in tables],
+        "traplens": {"decisions_db": str(store.path),
+                     **{f"n_{name}": len(table) for name, table in tables.items()}},
+    }
+    if "deployments" not in tables:
+        package["description"] = (
+            "Image-level Camtrap DP 1.0 observations: the dataset's labels with the curators' "
+            "corrections applied. The observations table only: the source files hold no "
+            "coordinates, so deployments and media need a locations CSV (--locations).")
+        return package
+    dep = tables["deployments"]
+    lat, lon = dep["latitude"].astype(float), dep["longitude"].astype(float)
+    x0, x1, y0, y1 = lon.min(), lon.max(), lat.min(), lat.max()
+    dates = pd.to_datetime(dataset.images["datetime"]).dropna()
+    return {
+        "profile": f"{CAMTRAP_DP}/camtrap-dp-profile.json",
+        **package,
+        "description": "Camtrap DP 1.0 package: deployments (camera rolls), media (images) and "
+                       "image-level observations, with the curators' corrections applied.",
+        "project": {"title": package["title"], "samplingDesign": sampling_design,
+                    "captureMethod": ["activityDetection"], "individualAnimals": False,
+                    "observationLevel": ["media"]},
+        "spatial": {"type": "Polygon", "bbox": [x0, y0, x1, y1],
+                    "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
+        "temporal": {"start": dates.min().strftime("%Y-%m-%d") if len(dates) else "",
+                     "end": dates.max().strftime("%Y-%m-%d") if len(dates) else ""},
     }
 
 
 def export_camtrapdp(dataset: "Dataset", store: DecisionStore, out: str | Path, *,
-                     utc_offset: str = "+03:00") -> list[Path]:
-    """Write ``observations.csv`` and ``datapackage.json`` into the folder ``out``."""
+                     utc_offset: str = "+03:00", locations: str | Path | None = None,
+                     sampling_design: str = "systematicRandom") -> list[Path]:
+    """Write a Camtrap DP 1.0 folder ``out``: with ``locations`` (:func:`read_locations`),
+    ``deployments.csv``, ``media.csv``, ``observations.csv`` and ``datapackage.json``, a
+    complete package; without, the observations table and its descriptor only."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out}: Camtrap DP is a folder, and this is a file")
-    obs = observations(dataset, store, utc_offset=utc_offset)
-    package = _datapackage(dataset, store, obs)
-    # Observations first: a crash between the two leaves new rows beside an older descriptor,
-    # both complete and readable.
-    paths = [atomic_write(out / "observations.csv", lambda fh: obs.to_csv(fh, index=False),
-                          newline=""),
-             atomic_write(out / "datapackage.json",
-                          lambda fh: json.dump(package, fh, indent=2))]
-    log.info("%d observations -> %s", len(obs), out)
+    if sampling_design not in SAMPLING_DESIGNS:
+        raise ExportError(f"--sampling-design {sampling_design!r}: expected one of "
+                          f"{SAMPLING_DESIGNS}")
+    tables = {}
+    if locations is not None:
+        tables["deployments"] = deployments(dataset, read_locations(locations),
+                                            utc_offset=utc_offset)
+        tables["media"] = media(dataset, utc_offset=utc_offset)
+    tables["observations"] = observations(dataset, store, utc_offset=utc_offset)
+    untimed = int((tables["observations"]["eventStart"] == "").sum())
+    if untimed:
+        log.warning("%d observation(s) of images without a camera time have empty times "
+                    "(required by Camtrap DP)", untimed)
+    package = _datapackage(dataset, store, tables, sampling_design=sampling_design)
+    # Tables first: a crash before the descriptor leaves new tables beside an older
+    # descriptor, each file complete and readable.
+    paths = [atomic_write(out / f"{name}.csv", lambda fh, t=table: t.to_csv(fh, index=False),
+                          newline="") for name, table in tables.items()]
+    paths.append(atomic_write(out / "datapackage.json",
+                              lambda fh: json.dump(package, fh, indent=2)))
+    log.info("Camtrap DP -> %s: %s", out,
+             ", ".join(f"{len(t)} {name}" for name, t in tables.items()))
     return paths
 
 
 # -- entry points -------------------------------------------------------------------------
 def export(dataset: "Dataset", store: DecisionStore, out: str | Path, *, format: str,
-           utc_offset: str = "+03:00") -> list[Path]:
-    """Write one export (``format`` in FORMATS) and return the files written."""
+           **camtrapdp) -> list[Path]:
+    """Write one export (``format`` in FORMATS) and return the files written; ``camtrapdp``
+    keywords (``utc_offset``, ``locations``, ``sampling_design``) go to
+    :func:`export_camtrapdp`."""
     if format == "coco":
         return export_coco(dataset, store, out)
     if format == "csv":
         return [export_csv(store, out)]
     if format == "camtrapdp":
-        return export_camtrapdp(dataset, store, out, utc_offset=utc_offset)
+        return export_camtrapdp(dataset, store, out, **camtrapdp)
     raise ExportError(f"unknown export format {format!r}; expected one of {FORMATS}")
 
 
@@ -477,9 +628,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise ExportError(f"--decisions {db}: no such decisions database")
     store = DecisionStore(db)
     dataset = load_dataset(args.dataset) if args.format != "csv" else None
-    paths = export(dataset, store, args.out, format=args.format, utc_offset=args.utc_offset)
+    extra = ({"utc_offset": args.utc_offset, "locations": args.locations,
+              "sampling_design": args.sampling_design} if args.format == "camtrapdp" else {})
+    paths = export(dataset, store, args.out, format=args.format, **extra)
     for path in paths:
         print(path)
+    if args.format == "camtrapdp" and args.locations is None:
+        print("note: observations only; give --locations CSV (location,latitude,longitude) for "
+              "a complete Camtrap DP package with deployments and media", file=sys.stderr)
     return 0
 
 
@@ -489,7 +645,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "export", help="export the curated dataset",
         description="coco: corrected COCO Camera Traps JSON (one file per input; --out is a "
                     ".json file for one input, else a folder); csv: the decisions table; "
-                    "camtrapdp: a folder with observations.csv and datapackage.json.")
+                    "camtrapdp: a Camtrap DP 1.0 folder (deployments, media and "
+                    "observations with --locations; else observations only).")
     p.add_argument("--dataset", nargs="+", required=True, metavar="JSON")
     p.add_argument("--decisions", metavar="DB",
                    help="SQLite file (default: $TRAPLENS_HOME/curation.sqlite)")
@@ -497,4 +654,10 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, required=True)
     p.add_argument("--utc-offset", default="+03:00",
                    help="camera clock's UTC offset for Camtrap DP times (default +03:00, EAT)")
+    p.add_argument("--locations", metavar="CSV",
+                   help="camtrapdp: camera sites with coordinates, columns location, latitude, "
+                        "longitude [, coordinateUncertainty in metres]")
+    p.add_argument("--sampling-design", choices=SAMPLING_DESIGNS, default="systematicRandom",
+                   help="camtrapdp: the project's sampling design (default systematicRandom, "
+                        "Snapshot Serengeti's grid)")
     p.set_defaults(func=_cmd_export)

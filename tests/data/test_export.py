@@ -16,7 +16,7 @@ import pytest
 
 from data.cct import load_dataset, read_cct_json, validate
 from data.curation import DecisionStore
-from data.export import (OBSERVATION_FIELDS, REQUIRED_OBSERVATION_FIELDS, ExportError,
+from data.export import (CAMTRAP_DP, OBSERVATION_FIELDS, REQUIRED_OBSERVATION_FIELDS, ExportError,
                          atomic_write, deployment_ids, download_name, export, export_bytes,
                          register_cli, write_corrected_cct)
 from tests.data.test_curation import NAN, image_id, seq_id, write_cct
@@ -249,11 +249,117 @@ def test_camtrapdp_observations_carry_the_required_fields(two_seasons, tmp_path)
     assert (obs.loc[~obs["mediaID"].isin(list(expected)), "classifiedBy"] == "").all()
     blank = obs[obs["mediaID"] == image_id(2, 3)]
     assert list(blank["observationType"]) == ["blank"] and list(blank["scientificName"]) == [""]
+    assert corrected["classificationTimestamp"].map(_dp_time).notna().all()
     package = json.loads((out / "datapackage.json").read_text())
     (resource,) = package["resources"]
     assert resource["path"] == "observations.csv"
-    assert [f["name"] for f in resource["schema"]["fields"]] == OBSERVATION_FIELDS
+    assert resource["schema"] == f"{CAMTRAP_DP}/observations-table-schema.json"
     assert {c["title"] for c in package["contributors"]} == {"ann", "bob"}
+    assert "--locations" in package["description"]
+
+
+def _dp_time(text: str):
+    """A Camtrap DP datetime (format ``%Y-%m-%dT%H:%M:%S%z``) or None."""
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
+
+
+# Camtrap DP 1.0's required fields and patterns (tdwg/camtrap-dp, tag 1.0, *-table-schema.json)
+DP_REQUIRED = {
+    "deployments": ["deploymentID", "latitude", "longitude", "deploymentStart", "deploymentEnd"],
+    "media": ["mediaID", "deploymentID", "timestamp", "filePath", "filePublic", "fileMediatype"],
+}
+DP_PACKAGE_KEYS = ["resources", "profile", "created", "contributors", "project", "spatial",
+                   "temporal", "taxonomic"]
+
+
+def _locations(path, rows) -> Path:
+    pd.DataFrame(rows, columns=["location", "latitude", "longitude"]).to_csv(path, index=False)
+    return path
+
+
+def test_camtrapdp_with_locations_is_a_complete_package(two_seasons, tmp_path):
+    _, dataset = two_seasons
+    store = DecisionStore(tmp_path / "d.sqlite")
+    decide_some(store, dataset)
+    where = _locations(tmp_path / "sites.csv", [("A01", -2.4, 34.8), ("Z99", -2.5, 34.9)])
+    out = tmp_path / "dp"
+    written = export(dataset, store, out, format="camtrapdp", locations=where)
+    assert [p.name for p in written] == ["deployments.csv", "media.csv", "observations.csv",
+                                         "datapackage.json"]
+    read = {n: pd.read_csv(out / f"{n}.csv", dtype=str, keep_default_na=False)
+            for n in ("deployments", "media", "observations")}
+    dep, med, obs = read["deployments"], read["media"], read["observations"]
+    for name, fields in DP_REQUIRED.items():
+        for field in fields:
+            assert (read[name][field] != "").all(), (name, field)
+    assert dep["deploymentID"].is_unique and med["mediaID"].is_unique
+    assert list(med["mediaID"]) == list(dataset.images["image_id"])
+    # foreign keys, as the Camtrap DP schemas declare them
+    assert set(med["deploymentID"]) <= set(dep["deploymentID"])
+    assert set(obs["deploymentID"]) <= set(dep["deploymentID"])
+    assert set(obs["mediaID"]) <= set(med["mediaID"])
+    assert set(dep["deploymentID"]) == {"SER_S1#A01#1", "SER_S2#A01#1"}
+    assert set(dep["latitude"]) == {"-2.4"} and set(dep["longitude"]) == {"34.8"}
+    for col in ("deploymentStart", "deploymentEnd"):
+        assert dep[col].map(_dp_time).notna().all()
+    assert (dep["deploymentStart"].map(_dp_time) <= dep["deploymentEnd"].map(_dp_time)).all()
+    assert med["timestamp"].map(_dp_time).notna().all()
+    assert med["filePath"].str.fullmatch(r"(?=^[^./~])(^((?!\.{2}).)*$).*").all()
+    assert set(med["fileMediatype"]) == {"image/jpeg"} and set(med["filePublic"]) == {"false"}
+    package = json.loads((out / "datapackage.json").read_text())
+    assert all(k in package for k in DP_PACKAGE_KEYS)
+    assert package["profile"] == f"{CAMTRAP_DP}/camtrap-dp-profile.json"
+    assert {r["name"]: r["schema"] for r in package["resources"]} == {
+        n: f"{CAMTRAP_DP}/{n}-table-schema.json" for n in ("deployments", "media", "observations")}
+    assert package["project"]["samplingDesign"] == "systematicRandom"
+    assert package["spatial"]["bbox"] == [34.8, -2.4, 34.8, -2.4]
+    assert package["temporal"]["start"] <= package["temporal"]["end"]
+    assert {"scientificName": "zebra"} in package["taxonomic"]
+
+
+def test_camtrapdp_on_the_real_slice_with_coordinate_uncertainty(serengeti_slice, tmp_path):
+    dataset = load_dataset([serengeti_slice], cache=False)
+    store = DecisionStore(tmp_path / "d.sqlite")
+    sites = tmp_path / "sites.csv"
+    sites.write_text("location,latitude,longitude,coordinateUncertainty\n"
+                     "D04,-2.3954,34.8237,30\nE05,-2.40,34.85,\n")
+    export(dataset, store, tmp_path / "dp", format="camtrapdp", locations=sites)
+    dep = pd.read_csv(tmp_path / "dp" / "deployments.csv", dtype=str, keep_default_na=False)
+    assert list(dep["deploymentID"]) == ["SER_S1#D04#6"]
+    assert (dep["locationID"].iat[0], dep["coordinateUncertainty"].iat[0]) == ("D04", "30")
+    assert dep["deploymentStart"].iat[0] == "2010-08-19T18:24:57+03:00"
+    med = pd.read_csv(tmp_path / "dp" / "media.csv", dtype=str, keep_default_na=False)
+    assert med.loc[med["mediaID"] == "S1/D04/D04_R6/S1_D04_R6_PICT0020", "filePath"].iat[0] == (
+        "S1/D04/D04_R6/S1_D04_R6_PICT0020.JPG")
+    sites.write_text("location,latitude,longitude,coordinateUncertainty\nD04,-2.4,34.8,12.5\n")
+    with pytest.raises(ExportError, match=r"row 2, field 'coordinateUncertainty': '12.5'"):
+        export(dataset, store, tmp_path / "dp", format="camtrapdp", locations=sites)
+
+
+@pytest.mark.parametrize("rows, match", [
+    ([("B07", -2.4, 34.8)], r"no coordinates for 2 deployment\(s\), e.g. 'SER_S1#A01#1' at "
+                            r"location 'A01'"),
+    ([("A01", -95, 34.8)], r"sites.csv: row 2, field 'latitude': '-95' is not a number"),
+    ([("A01", -2.4, "east")], r"row 2, field 'longitude': 'east'"),
+    ([("A01", -2.4, 34.8), ("A01", -2.5, 34.9)], r"location 'A01' is listed twice"),
+])
+def test_camtrapdp_bad_locations_are_refused_by_row_and_field(two_seasons, tmp_path, rows,
+                                                              match):
+    _, dataset = two_seasons
+    store = DecisionStore(tmp_path / "d.sqlite")
+    where = _locations(tmp_path / "sites.csv", rows)
+    with pytest.raises(ExportError, match=match):
+        export(dataset, store, tmp_path / "dp", format="camtrapdp", locations=where)
+    assert not (tmp_path / "dp").exists()  # nothing half-written
+    (tmp_path / "bad.csv").write_text("site,lat\nA01,1\n")
+    with pytest.raises(ExportError, match=r"bad.csv: missing column\(s\)"):
+        export(dataset, store, tmp_path / "dp", format="camtrapdp",
+               locations=tmp_path / "bad.csv")
 
 
 def test_camtrapdp_bad_offset_and_file_target(two_seasons, tmp_path):
@@ -374,19 +480,28 @@ def run_cli(*argv: str) -> int:
     return args.func(args)
 
 
-@pytest.mark.parametrize("fmt, out, files", [
-    ("coco", "corrected", ["S1.json", "S2.json"]),
-    ("csv", "decisions.csv", ["decisions.csv"]),
-    ("camtrapdp", "dp", ["datapackage.json", "observations.csv"]),
+@pytest.mark.parametrize("fmt, out, extra, files", [
+    ("coco", "corrected", [], ["S1.json", "S2.json"]),
+    ("csv", "decisions.csv", [], ["decisions.csv"]),
+    ("camtrapdp", "dp", [], ["datapackage.json", "observations.csv"]),
+    ("camtrapdp", "dp", ["--locations", "SITES", "--sampling-design", "targeted"],
+     ["datapackage.json", "deployments.csv", "media.csv", "observations.csv"]),
 ])
-def test_cli_export(two_seasons, tmp_path, capsys, fmt, out, files):
+def test_cli_export(two_seasons, tmp_path, capsys, fmt, out, extra, files):
     paths, dataset = two_seasons
     store = DecisionStore(tmp_path / "d.sqlite")
     decide_some(store, dataset)
+    sites = str(_locations(tmp_path / "sites.csv", [("A01", -2.4, 34.8)]))
+    extra = [sites if a == "SITES" else a for a in extra]
     assert run_cli("export", "--dataset", *map(str, paths), "--decisions", str(store.path),
-                   "--out", str(tmp_path / out), "--format", fmt) == 0
-    printed = capsys.readouterr().out.split()
-    assert sorted(Path(p).name for p in printed) == files
+                   "--out", str(tmp_path / out), "--format", fmt, *extra) == 0
+    captured = capsys.readouterr()
+    assert sorted(Path(p).name for p in captured.out.split()) == files
+    if fmt == "camtrapdp":
+        assert ("--locations" in captured.err) == (not extra)
+    if extra:
+        package = json.loads((tmp_path / out / "datapackage.json").read_text())
+        assert package["project"]["samplingDesign"] == "targeted"
 
 
 def test_cli_export_needs_an_existing_database(two_seasons, tmp_path):
