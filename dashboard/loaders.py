@@ -196,6 +196,31 @@ def _load_dataset_cached(stamps: tuple[Stamp, ...]) -> "Dataset":
     return cct_load_dataset([s[0] for s in stamps])
 
 
+def sites_file(paths: Sequence[str | Path], name: str, data: bytes) -> str:
+    """An uploaded camera-sites CSV, saved under the cache folder and checked against the
+    dataset of ``paths`` (every deployment has coordinates): its path, for the ``locations``
+    of ``data.export.export_camtrapdp``.
+
+    Raises ``data.export.ExportError`` naming the file, row, field and value at fault.
+    """
+    return _sites_file_cached(tuple(stamp(p) for p in paths), Path(name).name, data)
+
+
+@st.cache_data(show_spinner="Checking the camera sites…", max_entries=4)
+def _sites_file_cached(stamps: tuple[Stamp, ...], name: str, data: bytes) -> str:
+    import hashlib
+
+    from data.export import deployments, read_locations
+    from data.paths import cache_dir
+
+    folder = cache_dir() / "uploads" / hashlib.sha256(data).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name  # the user's file name, so messages name their file
+    path.write_bytes(data)
+    deployments(_load_dataset_cached(stamps), read_locations(path))
+    return str(path)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def _slice_options_cached(stamps: tuple[Stamp, ...]) -> dict[str, list]:
     images = _load_dataset_cached(stamps).images

@@ -435,12 +435,12 @@ def read_locations(path: str | Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
-        raise ExportError(f"--locations {path}: file not found") from None
+        raise ExportError(f"{path}: file not found") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ExportError(f"--locations {path}: not a readable CSV ({exc})") from None
+        raise ExportError(f"{path}: not a readable CSV ({exc})") from None
     lacking = [c for c in ("location", "latitude", "longitude") if c not in table.columns]
     if lacking:
-        raise ExportError(f"--locations {path}: missing column(s) {lacking}; has "
+        raise ExportError(f"{path}: missing column(s) {lacking}; has "
                           f"{list(table.columns)}")
     table["location"] = table["location"].str.strip()
     limits = {"latitude": (-90, 90), "longitude": (-180, 180),
@@ -455,13 +455,13 @@ def read_locations(path: str | Path) -> pd.DataFrame:
             bad = (bad | (value % 1 != 0)) & (text != "")
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ExportError(f"--locations {path}: row {row + 2}, field {col!r}: "
+            raise ExportError(f"{path}: row {row + 2}, field {col!r}: "
                               f"{table[col].iat[row]!r} is not a number in [{lo}, {hi}]"
                               + (" (whole metres)" if col == "coordinateUncertainty" else ""))
         table[col] = value
     dup = table["location"][table["location"].duplicated()]
     if len(dup):
-        raise ExportError(f"--locations {path}: location {dup.iat[0]!r} is listed twice")
+        raise ExportError(f"{path}: location {dup.iat[0]!r} is listed twice")
     return table.set_index("location")
 
 
@@ -479,9 +479,9 @@ def deployments(dataset: "Dataset", locations: pd.DataFrame, *,
     known = dep["location"].isin(locations.index)
     if not known.all():
         bad = dep.loc[~known, "location"]
-        raise ExportError(f"--locations: no coordinates for {len(bad)} deployment(s), e.g. "
-                          f"{bad.index[0]!r} at location {bad.iat[0]!r}; add its row to the "
-                          "locations CSV")
+        raise ExportError(f"no coordinates for {len(bad)} deployment(s), e.g. "
+                          f"{bad.index[0]!r} at location {bad.iat[0]!r}; add the location's "
+                          "row to the sites CSV")
     where = locations.loc[dep["location"]]
     uncertainty = (where["coordinateUncertainty"] if "coordinateUncertainty" in where
                    else pd.Series(np.nan, index=where.index))
@@ -603,13 +603,14 @@ def download_name(dataset: "Dataset", format: str) -> str:
     return f"traplens-{format}.zip"
 
 
-def export_bytes(dataset: "Dataset", store: DecisionStore, *, format: str) -> bytes:
+def export_bytes(dataset: "Dataset", store: DecisionStore, *, format: str, **camtrapdp
+                 ) -> bytes:
     """One :func:`export` as bytes for a download (zipped when it writes several files)."""
     from data.paths import cache_dir
 
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         out = Path(tmp) / ("decisions.csv" if format == "csv" else "export")
-        paths = export(dataset, store, out, format=format)
+        paths = export(dataset, store, out, format=format, **camtrapdp)
         if not download_name(dataset, format).endswith(".zip"):
             return paths[0].read_bytes()
         buf = io.BytesIO()

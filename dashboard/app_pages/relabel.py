@@ -13,7 +13,7 @@ import streamlit as st
 from analysis.ranking import label_issues
 from dashboard import components, loaders, state
 from data.curation import DecisionError, DecisionStore, parse_labels
-from data.export import FORMATS, download_name, export_bytes
+from data.export import FORMATS, ExportError, download_name, export_bytes
 from data.paths import curation_db
 
 ANY = "(any)"
@@ -145,9 +145,21 @@ with st.expander(f"Your latest decisions ({len(mine)})", expanded=not mine.empty
 with st.expander("Export the corrected dataset"):
     fmt = st.segmented_control("Format", list(FORMATS), key="relabel_fmt", default="coco",
                                required=True)
+    extra = {}
+    if fmt == "camtrapdp":
+        sites = st.file_uploader(
+            "Camera sites, for a complete package with deployments and media (CSV: location, "
+            "latitude, longitude [, coordinateUncertainty]); without it, observations only",
+            type="csv", key="relabel_sites")
+        if sites is not None:
+            try:
+                extra["locations"] = loaders.sites_file(view.dataset_paths, sites.name,
+                                                        sites.getvalue())
+            except ExportError as exc:
+                st.error(f"Camera sites not used: {exc}", icon=":material/error:")
     name = download_name(dataset, fmt)
     st.download_button(f"Download {fmt} export", key="relabel_download", file_name=name,
-                       data=lambda: export_bytes(dataset, store(), format=fmt),
+                       data=lambda: export_bytes(dataset, store(), format=fmt, **extra),
                        icon=":material/download:",
                        mime="application/zip" if name.endswith(".zip") else None)
     st.caption("Same as `python -m data export --format " + fmt + "`; switch on *Apply "

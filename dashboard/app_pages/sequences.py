@@ -63,7 +63,8 @@ counts = sus["kind"].value_counts()
 kind = st.segmented_control(
     "Kind", ["all", *KINDS], key=state.widget_param("seq_kind", "all", ["all", *KINDS]),
     required=True,
-    format_func=lambda k: f"{KIND_NAMES.get(k, k)} ({counts.get(k, 0) if k != 'all' else len(sus)})")
+    format_func=lambda k: f"{KIND_NAMES.get(k, k)} "
+                          f"({counts.get(k, 0) if k != 'all' else len(sus)})")
 state.sync_widget("seq_kind", "all")
 shown = sus if kind == "all" else sus[sus["kind"] == kind]
 if shown.empty:

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import urllib.parse
+import zipfile
 
 import pytest
+
+from data.cct import load_dataset
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +34,8 @@ def _key(pg, wait_idle, key: str) -> None:
     wait_idle(pg)
 
 
-def test_queue_by_keyboard_undo_and_reload(page, open_page, wait_idle, screenshot):
+def test_queue_by_keyboard_undo_and_reload(page, open_page, wait_idle, screenshot, demo_small,
+                                           tmp_path):
     open_page(page, "relabel")
     _no_exception(page)
     name = page.get_by_role("textbox", name="Your name")
@@ -76,3 +81,31 @@ def test_queue_by_keyboard_undo_and_reload(page, open_page, wait_idle, screensho
     rows = list(csv.DictReader(io.StringIO(info.value.path().read_text())))
     assert [(r["curator"], r["item_id"], r["action"]) for r in rows] == [
         ("Kim", first, "empty"), ("Kim", first, "undo"), ("Kim", first, "accept")]
+
+    # Camtrap DP: a bad sites file is refused on the page, a good one gives the full package
+    export = page.locator("[data-testid='stExpander']").last
+    export.get_by_text("camtrapdp", exact=True).click()
+    wait_idle(page)
+    upload = export.locator("[data-testid='stFileUploaderDropzoneInput']")
+    sites = sorted(load_dataset(demo_small.json_paths).images["location"].dropna().unique())
+    bad = tmp_path / "my-sites.csv"
+    bad.write_text("location,latitude,longitude\n" + f"{sites[0]},-95,34.8\n")
+    upload.set_input_files(str(bad))
+    page.get_by_text("Camera sites not used").wait_for()
+    assert "my-sites.csv: row 2, field 'latitude': '-95'" in _alerts(page)
+    _no_exception(page)
+    good = tmp_path / "sites.csv"
+    good.write_text("location,latitude,longitude\n"
+                    + "".join(f"{s},-2.{k:02d},34.{k:02d}\n" for k, s in enumerate(sites)))
+    upload.set_input_files(str(good))
+    wait_idle(page)
+    assert "Camera sites not used" not in _alerts(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download camtrapdp export").click()
+    with zipfile.ZipFile(info.value.path()) as zf:
+        assert sorted(zf.namelist()) == ["datapackage.json", "deployments.csv", "media.csv",
+                                         "observations.csv"]
+        media = list(csv.DictReader(io.StringIO(zf.read("media.csv").decode())))
+        package = json.loads(zf.read("datapackage.json"))
+    assert len(media) == len(load_dataset(demo_small.json_paths).images)
+    assert package["profile"].endswith("/camtrap-dp-profile.json")
