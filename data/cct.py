@@ -429,21 +429,28 @@ class Dataset:
     problems: pd.DataFrame = field(default_factory=lambda: _tables._problems([]))
     n_annotations: int = 0
 
+    def label_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Class names of the label rows grouped by image: image ``i`` (row ``i`` of
+        ``images``) carries ``names[starts[i]:starts[i + 1]]``, in annotation order.
+
+        Returns
+        -------
+        names : ndarray of str (object), shape (n_labels,)
+        starts : ndarray of int, shape (n_images + 1,)
+        """
+        lab = self.labels
+        row = pd.Index(self.images["image_id"]).get_indexer(lab["image_id"])
+        order = np.flatnonzero(row >= 0)
+        order = order[np.argsort(row[order], kind="stable")]
+        starts = np.r_[0, np.cumsum(np.bincount(row[order], minlength=len(self.images)))]
+        names = np.asarray(lab["class"].cat.categories, dtype=object)
+        return names[lab["class"].cat.codes.to_numpy()[order]], starts
+
     def label_sets(self) -> pd.Series:
         """image_id -> tuple of class names in annotation order (empty tuple: no labels)."""
-        lab = self.labels
-        codes = lab["class"].cat.codes.to_numpy()
-        names = np.asarray(self.classes, dtype=object)
-        out = pd.Series([()] * len(self.images), index=pd.Index(self.images["image_id"]),
-                        dtype=object, name="labels")
-        if len(lab):
-            grouped: dict[str, list[str]] = {}
-            for iid, c in zip(lab["image_id"].to_numpy(), codes):
-                grouped.setdefault(iid, []).append(names[c])
-            keys = list(grouped)
-            out.loc[keys] = pd.Series([tuple(v) for v in grouped.values()], index=keys,
-                                      dtype=object)
-        return out
+        names, starts = self.label_groups()
+        return pd.Series([tuple(names[a:b]) for a, b in zip(starts[:-1], starts[1:])],
+                         index=pd.Index(self.images["image_id"]), dtype=object, name="labels")
 
     def _positions(self, image_ids: Sequence[str], classes: Sequence[str]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:

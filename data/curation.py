@@ -133,11 +133,6 @@ class _Lookup(Mapping):
         return len(self._keys) if self._present is None else int(self._present.sum())
 
 
-def _offsets(group: np.ndarray, n_groups: int) -> np.ndarray:
-    """CSR offsets of rows sorted by ``group``: group g holds rows ``starts[g]:starts[g+1]``."""
-    return np.r_[0, np.cumsum(np.bincount(group, minlength=n_groups))]
-
-
 @dataclass
 class _Index:
     """What validation needs from a dataset, built once per Dataset object: vectorised
@@ -178,15 +173,8 @@ def _build_index(dataset: "Dataset") -> _Index:
     # Frames: images by capture, then frame number (ties in dataset order).
     by_seq = np.lexsort((images["frame_num"].to_numpy(), seq_code))
     by_seq = by_seq[seq_code[by_seq] >= 0]
-    seq_at = _offsets(seq_code[by_seq], len(seq_names))
-    # Dataset label sets: label rows by image, in annotation (table) order.
-    lab = dataset.labels
-    row = ids.get_indexer(lab["image_id"])
-    by_image = np.flatnonzero(row >= 0)
-    by_image = by_image[np.argsort(row[by_image], kind="stable")]
-    lab_at = _offsets(row[by_image], len(ids))
-    lab_names = np.asarray(lab["class"].cat.categories, dtype=object)
-    lab_class = lab_names[lab["class"].cat.codes.to_numpy()[by_image]]
+    seq_at = np.r_[0, np.cumsum(np.bincount(seq_code[by_seq], minlength=len(seq_names)))]
+    lab_class, lab_at = dataset.label_groups()
     return _Index(
         image_ids=ids,
         seq_of=_Lookup(ids, lambda i: seq_names[seq_code[i]], present=seq_code >= 0),
