@@ -18,7 +18,7 @@ the ratio to scikit-learn on the same arrays in the same run:
 - peak memory (``ru_maxrss`` of this process)                              target < 6 GB
 
 Before measuring, a throw-away process touches 6.5 GiB so that the VM's host has backed the
-memory (see :func:`_back_memory`); the time it took is printed.
+memory (see :func:`bench.back_memory`); the time it took is printed.
 
     python -m bench analysis      # TRAPLENS_BENCH_PRED_IMAGES overrides 7,200,000
 """
@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench import back_memory
 
 N_IMAGES = int(os.environ.get("TRAPLENS_BENCH_PRED_IMAGES", "7200000"))
 N_CLASSES = 61
@@ -116,29 +118,6 @@ def _run_dir() -> Path:
     return cache_dir() / "bench" / f"analysis-v{VERSION}-{N_IMAGES}x{N_CLASSES}"
 
 
-def _back_memory(gib: float) -> None:
-    """Touch ``gib`` GiB in a throw-away process, so the first calls measured next time
-    TrapLens rather than the virtual machine.
-
-    A VM whose host backs guest memory lazily (as this project's Firecracker VMs do) charges
-    ~2 s per GiB the first time any page is touched after a while, ten times what a kernel
-    charges to fault in and zero a page; a multi-GB first call then measures the host. The
-    throw-away process shares nothing with this one (no file, array or cache of TrapLens):
-    this process still faults in and zeroes every page it uses. ``TRAPLENS_BENCH_BACK_GIB=0``
-    skips the step (then the first-call lines include the host's cost).
-    """
-    if gib <= 0:
-        print("  memory not backed beforehand (TRAPLENS_BENCH_BACK_GIB=0): first calls include "
-              "the host's first-touch cost", flush=True)
-        return
-    code = f"import numpy as np; np.ones({int(gib * 2**30)}, np.uint8)"
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
-    dt = time.perf_counter() - t0
-    print(f"  host memory backed beforehand: {gib:g} GiB touched in a separate process in "
-          f"{dt:.1f} s ({dt / gib:.2f} s/GiB; TRAPLENS_BENCH_BACK_GIB=0 skips)", flush=True)
-
-
 _CPU: dict[float, float] = {}
 
 
@@ -188,7 +167,7 @@ def main() -> None:
         print(f"  generated in {time.perf_counter() - t0:.1f} s "
               f"({(run_dir / 'predictions.parquet').stat().st_size / 2**20:.0f} MiB)", flush=True)
     print(f"  {N_IMAGES:,} images x {N_CLASSES} classes, float16 probs on disk", flush=True)
-    _back_memory(float(os.environ.get("TRAPLENS_BENCH_BACK_GIB", "6.5")))
+    back_memory(6.5)
 
     t_load, run = _timed(lambda: io.load_run(run_dir))
     _line("cold load_run (Parquet -> float32 (n, C))", t_load, "< 5 s")
