@@ -18,9 +18,9 @@ Shared URL keys: ``run``, ``vs`` (comparison run), ``split``, ``site`` and ``sea
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from collections.abc import Collection
 from typing import Any
 
 import streamlit as st
@@ -181,10 +181,12 @@ def get_int(key: str, default: int) -> int:
 def widget_param(key: str, default: str, options: Collection[str] | None = None) -> str:
     """Session-state key for a page widget, initialised from ``key``'s query param.
 
-    Use it as ``st.selectbox(..., key=state.widget_param("tl_order", "largest", options))``
-    and call ``state.sync_widget("tl_order")`` after the widget so the URL follows the widget.
-    With ``options``, a value that is not one of them (a hand-edited URL, a class that left
-    the current view) is reset to ``default``.
+    Most widgets want :func:`url_widget`, which calls this and :func:`sync_widget`. Use the
+    two directly when other code also sets the widget: ``wkey = widget_param(...)``, set
+    ``st.session_state[wkey]`` as needed, draw the widget with ``key=wkey``, then
+    ``sync_widget(key, default)`` so the URL follows it. With ``options``, a value that is not
+    one of them (a hand-edited URL, a class that left the current view) is reset to
+    ``default``.
     """
     wkey = "w:" + key
     if wkey not in st.session_state:
@@ -192,6 +194,18 @@ def widget_param(key: str, default: str, options: Collection[str] | None = None)
     if options is not None and st.session_state[wkey] not in options:
         st.session_state[wkey] = default
     return wkey
+
+
+def url_widget(widget: Callable[..., Any], label: str, options: Sequence[str], *, key: str,
+               default: str, **kwargs: Any) -> Any:
+    """``widget(label, options, **kwargs)`` (a selectbox, segmented control or select
+    slider) whose value lives in the URL as ``key``: read from it on a first visit, reset to
+    ``default`` when it is not an option, written back after every change (left out when it
+    is the default). Widgets that other code also sets (a table click, say) use
+    :func:`widget_param` and :func:`sync_widget` around them instead."""
+    value = widget(label, options, key=widget_param(key, default, options), **kwargs)
+    sync_widget(key, default)
+    return value
 
 
 def sync_widget(key: str, default: str | None = None) -> Any:

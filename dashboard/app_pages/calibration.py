@@ -38,12 +38,11 @@ with left:
     components.metric_card("Expected calibration error", overall,
                            help="mean |accuracy - confidence| over bins, weighted by images")
 with right:
-    target = st.segmented_control("Target precision", list(TARGETS), required=True,
-                                  key=state.widget_param("cal_target", "0.95", TARGETS),
-                                  format_func=TARGETS.get,
-                                  help="96.6 % = volunteer consensus accuracy "
-                                       "(Norouzzadeh et al. 2018)")
-    state.sync_widget("cal_target", "0.95")
+    target = state.url_widget(st.segmented_control, "Target precision", list(TARGETS),
+                              key="cal_target", default="0.95", required=True,
+                              format_func=TARGETS.get,
+                              help="96.6 % = volunteer consensus accuracy "
+                                   "(Norouzzadeh et al. 2018)")
     curve = loaders.cached_table("cal:coverage", view, coverage_curve, ev, policy=view.policy)
     st.plotly_chart(coverage_figure(curve, targets=[float(target)]),
                     config={"displayModeBar": False})

@@ -49,10 +49,9 @@ per_class = per_class[per_class["support"] > 0]
 st.plotly_chart(compare_f1_figure({"per_class": per_class.to_dict("records")}),
                 config={"displayModeBar": False})
 
-TOPS = ["5", "10", "15", "20", "30", "all"]
-top = st.select_slider("Classes in the matrices (most frequent; the rest pooled as other)",
-                       TOPS, key=state.widget_param("cmp_top", "15", TOPS))
-state.sync_widget("cmp_top", "15")
+top = state.url_widget(st.select_slider,
+                       "Classes in the matrices (most frequent; the rest pooled as other)",
+                       ["5", "10", "15", "20", "30", "all"], key="cmp_top", default="15")
 left, right = st.columns(2)
 for col, run, name in ((left, view.run, "A"), (right, view.compare, "B")):
     cm = loaders.confusion(view, run=run)

@@ -28,10 +28,9 @@ present = int(((cm.sum(axis=0) + cm.sum(axis=1)) > 0).sum())
 # --- controls (all in the URL) ----------------------------------------------------------------
 c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
 with c1:
-    order_by = st.segmented_control("Order", ORDERS, required=True,
-                                    key=state.widget_param("cm_order", "support", ORDERS),
-                                    help="cluster: classes confused with each other side by side")
-    state.sync_widget("cm_order", "support")
+    order_by = state.url_widget(st.segmented_control, "Order", ORDERS, key="cm_order",
+                                default="support", required=True,
+                                help="cluster: classes confused with each other side by side")
 with c2:
     default_top = min(present, 30)
     if "cm_top_input" not in st.session_state:
@@ -41,12 +40,10 @@ with c2:
                             key="cm_top_input", help="the rest pooled as 'other'")
     state.set_param("cm_top", None if top_n == default_top else top_n)
 with c3:
-    norm = st.segmented_control("Colour by", list(NORMS), required=True,
-                                key=state.widget_param("cm_norm", "none", NORMS),
-                                format_func=NORMS.get,
-                                help="row share: each actual class's row sums to 1; column "
-                                     "share: each predicted class's column sums to 1")
-    state.sync_widget("cm_norm", "none")
+    norm = state.url_widget(st.segmented_control, "Colour by", list(NORMS), key="cm_norm",
+                            default="none", required=True, format_func=NORMS.get,
+                            help="row share: each actual class's row sums to 1; column "
+                                 "share: each predicted class's column sums to 1")
 with c4:
     if "cm_log_toggle" not in st.session_state:
         st.session_state["cm_log_toggle"] = state.get_param("cm_log", "1") == "1"

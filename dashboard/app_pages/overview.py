@@ -99,9 +99,8 @@ def _focus(col: str, pick_key: str) -> None:
 def worst_slices() -> None:
     from analysis.slices import slice_table
 
-    by = st.segmented_control("Worst by", list(SLICE_BY), required=True,
-                              key=state.widget_param("ov_slice", "site", SLICE_BY)) or "site"
-    state.sync_widget("ov_slice", "site")
+    by = state.url_widget(st.segmented_control, "Worst by", list(SLICE_BY), key="ov_slice",
+                          default="site", required=True) or "site"
     col = SLICE_BY[by]
     table = loaders.cached_table(f"overview:slices:{col}", view, slice_table, ev, by=col,
                                  policy=view.policy)

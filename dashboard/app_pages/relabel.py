@@ -53,9 +53,7 @@ def act(action: str, item: dict, dataset, curator: str, run_id: str) -> None:
 
 
 def select(label: str, key: str, options: list[str]) -> str:
-    value = st.selectbox(label, options, key=state.widget_param(key, ANY, options))
-    state.sync_widget(key, ANY)
-    return value
+    return state.url_widget(st.selectbox, label, options, key=key, default=ANY)
 
 
 view = state.current()

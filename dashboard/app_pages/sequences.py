@@ -41,10 +41,9 @@ with left:
     frames = loaders.cached_table("seq:frames", view, frame_accuracy, ev, policy=view.policy)
     st.plotly_chart(frame_accuracy_figure(frames), config={"displayModeBar": False})
 with right:
-    how = st.segmented_control("Capture score from its frames", AGGREGATIONS, required=True,
-                               key=state.widget_param("seq_how", "mean", AGGREGATIONS),
-                               help="mean or max of frame probabilities, or a majority vote")
-    state.sync_widget("seq_how", "mean")
+    how = state.url_widget(st.segmented_control, "Capture score from its frames",
+                           AGGREGATIONS, key="seq_how", default="mean", required=True,
+                           help="mean or max of frame probabilities, or a majority vote")
     image = loaders.evaluate(view, level="image")
     # "mean" is what loaders.evaluate (the Overview's capture row) already computed and cached
     seq = loaders.evaluate(view, level="sequence") if how == "mean" else loaders.cached_table(
@@ -60,12 +59,11 @@ st.subheader("Suspect labels")
 sus = loaders.cached_table("seq:suspects", view, suspects,
                            ev, empty_class="empty" if "empty" in ev.classes else None)
 counts = sus["kind"].value_counts()
-kind = st.segmented_control(
-    "Kind", ["all", *KINDS], key=state.widget_param("seq_kind", "all", ["all", *KINDS]),
+kind = state.url_widget(
+    st.segmented_control, "Kind", ["all", *KINDS], key="seq_kind", default="all",
     required=True,
     format_func=lambda k: f"{KIND_NAMES.get(k, k)} "
                           f"({counts.get(k, 0) if k != 'all' else len(sus)})")
-state.sync_widget("seq_kind", "all")
 shown = sus if kind == "all" else sus[sus["kind"] == kind]
 if shown.empty:
     st.info("No suspects of this kind in this view.")

@@ -27,20 +27,16 @@ present_pred = [classes[i] for i in
 
 c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
 with c1:
-    actual = st.selectbox("Actual class", [ANY] + present_true,
-                          key=state.widget_param("tl_actual", ANY, [ANY] + present_true),
-                          help="images whose label set contains this class")
-    state.sync_widget("tl_actual", ANY)
+    actual = state.url_widget(st.selectbox, "Actual class", [ANY] + present_true,
+                              key="tl_actual", default=ANY,
+                              help="images whose label set contains this class")
 with c2:
-    predicted = st.selectbox("Predicted class", [ANY] + present_pred,
-                             key=state.widget_param("tl_pred", ANY, [ANY] + present_pred))
-    state.sync_widget("tl_pred", ANY)
+    predicted = state.url_widget(st.selectbox, "Predicted class", [ANY] + present_pred,
+                                 key="tl_pred", default=ANY)
 with c3:
-    order = st.segmented_control("Order", ["largest", "smallest"], required=True,
-                                 key=state.widget_param("tl_order", "largest",
-                                                        ("largest", "smallest")),
-                                 help="largest: confidently wrong; smallest: confidently right")
-    state.sync_widget("tl_order", "largest")
+    order = state.url_widget(st.segmented_control, "Order", ["largest", "smallest"],
+                             key="tl_order", default="largest", required=True,
+                             help="largest: confidently wrong; smallest: confidently right")
 with c4:
     if "tl_wrong_toggle" not in st.session_state:
         st.session_state["tl_wrong_toggle"] = state.get_param("tl_wrong") == "1"

@@ -55,9 +55,8 @@ bundle = classifier(str(path.resolve()), path.stat().st_mtime_ns)
 st.caption(f"Run **{view.run}** · {manifest['model'].get('arch', '?')} · checkpoint `{ckpt}` "
            "· classified on the CPU")
 
-source = st.segmented_control("Image", SOURCES, required=True,
-                              key=state.widget_param("try_source", SOURCES[0], SOURCES))
-state.sync_widget("try_source", SOURCES[0])
+source = state.url_widget(st.segmented_control, "Image", SOURCES, key="try_source",
+                          default=SOURCES[0], required=True)
 image, known = None, None
 try:
     if source == SOURCES[0]:
@@ -72,9 +71,8 @@ try:
         if not ids:
             st.warning("No images match the sidebar's split and slices.")
             st.stop()
-        pick = st.selectbox("Dataset image (the first 1,000 of this view)", ids,
-                            key=state.widget_param("try_image", ids[0], ids))
-        state.sync_widget("try_image", ids[0])
+        pick = state.url_widget(st.selectbox, "Dataset image (the first 1,000 of this view)",
+                                ids, key="try_image", default=ids[0])
         known = components.frame_predictions(ev, [ids.index(pick)]).iloc[0]
         image = open_in_root(view.images_root or "", known["file_name"])
 except (ImageError, UnsafePath, OSError) as exc:
