@@ -103,6 +103,15 @@ def error_page(problem: BaseException | str, *, fix: str | None = None,
     log.warning("dashboard error page: %s", problem)
 
 
+def stop_if_empty(*evalsets: "EvalSet") -> None:
+    """End the page with one friendly warning when the sidebar's split and slices leave no
+    images (in any of ``evalsets``)."""
+    if any(len(ev) == 0 for ev in evalsets):
+        st.warning("No images match the sidebar's split and slices; widen them to see "
+                   "this page.")
+        st.stop()
+
+
 def fmt_interval(interval: Sequence[float] | None, *, digits: int = 3) -> str:
     """``"95% CI [0.812, 0.861]"`` (brackets keep negative bounds readable; or an empty string without an interval)."""
     if interval is None:

@@ -23,9 +23,7 @@ ev = loaders.evalset(view, level=view.level)
 noun = "captures" if view.level == "sequence" else "images"
 st.title("Calibration & automation")
 st.caption(f"Scored on {len(ev):,} {noun} ({view.level} level, {view.policy} policy).")
-if len(ev) == 0:
-    st.warning("No images match the sidebar's split and slices.")
-    st.stop()
+components.stop_if_empty(ev)
 
 left, right = st.columns(2)
 with left:

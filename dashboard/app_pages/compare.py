@@ -23,9 +23,7 @@ ev_a = loaders.evalset(view)
 ev_b = loaders.evalset(view, run=view.compare)
 st.caption(f"A = **{view.run}**, B = **{view.compare}**, on the images both runs predicted "
            f"({view.policy} policy; intervals: paired bootstrap over captures).")
-if len(ev_a) == 0 or len(ev_b) == 0:
-    st.warning("No images match the sidebar's split and slices.")
-    st.stop()
+components.stop_if_empty(ev_a, ev_b)
 res = loaders.cached_table(f"compare:{loaders.run_version(view, view.compare)}", view, compare,
                            ev_a, ev_b, policy=view.policy, n_resamples=200)
 

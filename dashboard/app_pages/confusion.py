@@ -17,9 +17,7 @@ st.title("Confusion matrix")
 noun = "captures" if view.level == "sequence" else "images"
 st.caption(f"{len(ev):,} {noun} · rows actual, columns predicted · {view.policy} policy · "
            "click a cell to see its images")
-if len(ev) == 0:
-    st.warning("No images match the sidebar's split and slices.")
-    st.stop()
+components.stop_if_empty(ev)
 classes = ev.classes
 y_true, y_pred = loaders.targets(view, level=view.level)
 cm = loaders.confusion(view, level=view.level)

@@ -45,9 +45,7 @@ ev = loaders.evalset(view)
 st.title("Co-occurrence")
 st.caption("Species annotated together (zebra with wildebeest herds): a single-label score "
            "charges the model for naming the other species that is really there.")
-if len(ev) == 0:
-    st.warning("No images match the sidebar's split and slices.")
-    st.stop()
+components.stop_if_empty(ev)
 
 pairs = loaders.cached_table("cooc:rank_pairs", view, rank_pairs, ev, policy=view.policy,
                              k=None, min_together=1)

@@ -15,9 +15,7 @@ manifest = loaders.read_manifest(str(view.run_path), loaders.stamp(view.run_path
 st.title(f"Overview: {manifest.get('run_id', view.run)}")
 st.caption(f"{manifest.get('model', {}).get('arch', 'model ?')} · scored by **{view.policy}** "
            f"policy · split **{view.split}** · {len(ev):,} images in this view")
-if len(ev) == 0:
-    st.warning("No images match the sidebar's split and slices; widen them to see metrics.")
-    st.stop()
+components.stop_if_empty(ev)
 
 # --- headline metrics at both levels ---------------------------------------------------------
 for level, noun in (("image", "images"), ("sequence", "captures")):

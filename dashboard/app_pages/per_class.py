@@ -13,9 +13,7 @@ ev = loaders.evalset(view, level=view.level)
 st.title("Per-class metrics")
 st.caption(f"{len(ev):,} {'captures' if view.level == 'sequence' else 'images'} · "
            f"{view.policy} policy · intervals: bootstrap over captures")
-if len(ev) == 0:
-    st.warning("No images match the sidebar's split and slices.")
-    st.stop()
+components.stop_if_empty(ev)
 
 res = loaders.evaluate(view, level=view.level)
 cm = loaders.confusion(view, level=view.level)

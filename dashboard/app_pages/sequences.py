@@ -32,9 +32,7 @@ ev = loaders.evalset(view)
 st.title("Sequences")
 st.caption("Captures are labelled as a whole: frames the animal has left inherit its label, "
            "and herds of two species are sometimes labelled with one.")
-if len(ev) == 0:
-    st.warning("No images match the sidebar's split and slices.")
-    st.stop()
+components.stop_if_empty(ev)
 
 left, right = st.columns([2, 3])
 with left:

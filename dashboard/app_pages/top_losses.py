@@ -15,9 +15,7 @@ ev = loaders.evalset(view)
 st.title("Top losses")
 st.caption("Loss = cross-entropy against the image's label set (its most probable species). "
            "Site, frame position and split filters are in the sidebar.")
-if len(ev) == 0:
-    st.warning("No images match the sidebar's split and slices.")
-    st.stop()
+components.stop_if_empty(ev)
 
 y_true, y_pred = loaders.targets(view)
 classes = ev.classes

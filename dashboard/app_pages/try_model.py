@@ -67,10 +67,8 @@ try:
             image = uploaded_image(upload)
     else:
         ev = loaders.evalset(view)
+        components.stop_if_empty(ev)
         ids = ev.meta["image_id"].astype(str).tolist()[:1000]
-        if not ids:
-            st.warning("No images match the sidebar's split and slices.")
-            st.stop()
         pick = state.url_widget(st.selectbox, "Dataset image (the first 1,000 of this view)",
                                 ids, key="try_image", default=ids[0])
         known = components.frame_predictions(ev, [ids.index(pick)]).iloc[0]

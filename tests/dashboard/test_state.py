@@ -101,3 +101,27 @@ def test_bad_page_param_values_fall_back_to_defaults(app, no_exception, page, ke
     no_exception(at)
     assert at.session_state["w:" + key] == default
     assert key not in at.query_params, "the URL follows the widget back to its default"
+
+
+def _empty_view_page() -> None:
+    import numpy as np
+    import streamlit as st
+
+    from analysis.evalset import evalset_from_arrays
+    from dashboard import components
+
+    full = evalset_from_arrays(np.full((3, 2), 0.5, np.float32), np.array([0, 1, 0]))
+    components.stop_if_empty(full)
+    st.write("after the full view")
+    components.stop_if_empty(full, full.subset(np.zeros(3, bool)))
+    st.write("after the empty view")
+
+
+def test_an_empty_view_stops_the_page_with_one_warning():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_empty_view_page).run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == [
+        "No images match the sidebar's split and slices; widen them to see this page."]
+    assert [m.value for m in at.markdown] == ["after the full view"]
