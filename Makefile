@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 export TRAPLENS_HOME ?= $(CURDIR)/workspace
 
-.PHONY: setup demo demo-data demo-runs serve test test-fast bench gpu-check browser clean
+.PHONY: setup demo demo-data demo-runs serve test test-fast bench gpu-check browser screenshots clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ test: setup browser
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not browser"
+
+# Refresh the README's screenshots (the browser tests write them to a temp folder otherwise).
+screenshots: setup browser
+	TRAPLENS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser
 
 bench: setup
 	$(BIN)/python -m bench $(BENCH)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import back_memory
+from bench import back_memory, figures
 
 N_IMAGES = int(os.environ.get("TRAPLENS_BENCH_PRED_IMAGES", "7200000"))
 N_CLASSES = 61
@@ -140,10 +140,14 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 
 
-def _line(name: str, seconds: float, target: str, extra: str = "") -> None:
+def _line(name: str, seconds: float, target: float | None, extra: str = "", **base) -> None:
+    """Print one timing and record it (``target`` in seconds; ``base``: baseline, its value)."""
     cpu = _CPU.get(seconds, float("nan"))
+    shown = "-" if target is None else (f"< {target:g} s" if target >= 1 else
+                                        f"< {target * 1000:g} ms")
     print(f"  {name:<46} {seconds * 1000:8.1f} ms wall {cpu * 1000:8.1f} ms cpu   "
-          f"target {target:<9} peak so far {_peak_gb():4.2f} GB  {extra}", flush=True)
+          f"target {shown:<9} peak so far {_peak_gb():4.2f} GB  {extra}", flush=True)
+    figures.record("analysis", name, seconds, "s", target=target, **base)
 
 
 def main() -> None:
@@ -170,7 +174,7 @@ def main() -> None:
     back_memory(6.5)
 
     t_load, run = _timed(lambda: io.load_run(run_dir))
-    _line("cold load_run (Parquet -> float32 (n, C))", t_load, "< 5 s")
+    _line("cold load_run (Parquet -> float32 (n, C))", t_load, 5.0)
 
     y, second, cap, frame = truth_arrays(N_IMAGES, N_CLASSES)
     labels = np.zeros((N_IMAGES, N_CLASSES), bool)
@@ -191,7 +195,7 @@ def main() -> None:
           flush=True)
     t_targets, (y_true, y_pred) = _timed(lambda: (targets(ev, policy="set"),
                                                    confusion_for(ev, policy="set"))[0])
-    _line("targets + confusion cells, once per run", t_targets, "-", "(arg-max, set policy)")
+    _line("targets + confusion cells, once per run", t_targets, None, "(arg-max, set policy)")
 
     mask = np.random.default_rng(2).random(N_IMAGES) < 0.5
     yt_m, yp_m = y_true[mask], y_pred[mask]
@@ -211,29 +215,26 @@ def main() -> None:
     t_sk, (f_sk, cm_sk) = _timed(sklearn)
     assert np.array_equal(cm, cm_sk) and np.allclose(table["f1"], f_sk, atol=1e-12)
     _line(f"per-class metrics + confusion, filter {int(mask.sum()):,}", t_ours,
-          "< 150 ms", "(filter + bincount + table)")
-    _line("  scikit-learn prfs + confusion_matrix", t_sk, "-",
+          0.150, "(filter + bincount + table)")
+    _line("  scikit-learn prfs + confusion_matrix", t_sk, None,
           f"ratio {t_sk / t_ours:.0f}x (target >= 20x); results identical")
+    figures.record("analysis", "speed-up of per-class metrics over scikit-learn", t_sk / t_ours,
+                   "x", target=20, op=">=", baseline="scikit-learn prfs + confusion_matrix",
+                   baseline_value=t_sk)
 
-    try:
-        from analysis.ranking import top_losses
-        t_first, top = _timed(lambda: top_losses(ev, k=100))
-        t_rep, _ = _timed(lambda: top_losses(ev, k=100), repeat=3)
-        _line("top-100 losses (analysis.ranking), first call", t_first, "< 100 ms",
-              "(includes per-image losses over n x C)")
-        _line("top-100 losses (analysis.ranking), repeat", t_rep, "< 100 ms",
-              f"({len(top)} rows)")
-    except ImportError:
-        loss = -np.log(np.maximum(ev.probs[np.arange(N_IMAGES), y_true], 1e-12))
-        t_rep, _ = _timed(lambda: np.argpartition(loss, -100)[-100:], repeat=3)
-        _line("top-100 losses (local argpartition)", t_rep, "< 100 ms")
+    from analysis.ranking import top_losses
+    t_first, top = _timed(lambda: top_losses(ev, k=100))
+    t_rep, _ = _timed(lambda: top_losses(ev, k=100), repeat=3)
+    _line("top-100 losses (analysis.ranking), first call", t_first, 0.1,
+          "(includes per-image losses over n x C)")
+    _line("top-100 losses (analysis.ranking), repeat", t_rep, 0.1, f"({len(top)} rows)")
 
     t_agg, agg = _timed(lambda: aggregate_sequences(ev, how="mean"))
-    _line(f"sequence aggregation (mean) -> {len(agg):,} captures, first call", t_agg, "< 1 s",
+    _line(f"sequence aggregation (mean) -> {len(agg):,} captures, first call", t_agg, 1.0,
           "(includes capture codes, computed once per set)")
     del agg
     t_agg, agg = _timed(lambda: aggregate_sequences(ev, how="mean"), repeat=3)
-    _line("sequence aggregation (mean), repeat", t_agg, "< 1 s", "(best of 3)")
+    _line("sequence aggregation (mean), repeat", t_agg, 1.0, "(best of 3)")
     del agg
     gc.collect()
 
@@ -241,11 +242,12 @@ def main() -> None:
     t_boot, ci = _timed(lambda: bootstrap(y_true[:m], y_pred[:m], cap[:m], N_CLASSES,
                                           n_resamples=200))
     lo, hi = ci["macro_f1_ci"]
-    _line("capture bootstrap, 200 resamples at 1 M images", t_boot, "< 1 s",
+    _line("capture bootstrap, 200 resamples at 1 M images", t_boot, 1.0,
           f"(macro-F1 95 % CI [{lo:.4f}, {hi:.4f}])")
 
     print(f"  {'peak memory (ru_maxrss of this process)':<46} {_peak_gb():8.2f} GB"
           f"{'':27}target < 6 GB", flush=True)
+    figures.record("analysis", "peak memory (ru_maxrss)", _peak_gb(), "GB", target=6.0)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import figures
+
 N_IMAGES = int(os.environ.get("TRAPLENS_BENCH_DASH_IMAGES", "1000000"))
 SCALES = os.environ.get("TRAPLENS_BENCH_DASH", "demo,large").split(",")
 PROFILE_DIR = os.environ.get("TRAPLENS_BENCH_DASH_PROFILE")
@@ -237,6 +239,11 @@ class Session:
                   f"{base:7.2f} {ratio:>6}")
         timed = [r for r in self.rows if r[0] != "load"]
         miss = [r[1] for r in timed if r[2] >= self.target]
+        for kind, name, sec, _cpu, base in self.rows:
+            figures.record("dashboard", f"{self.label}: {kind} {name}", sec, "s",
+                           target=None if kind == "load" else self.target,
+                           baseline="idle rerun of the same page",
+                           baseline_value=None if base != base else base)  # NaN: none
         print(f"  {len(timed) - len(miss)}/{len(timed)} interactions under {self.target:g} s"
               + (f"; misses: {', '.join(miss)}" if miss else ""), flush=True)
 

@@ -6,7 +6,9 @@ Everything here is marked ``browser`` and skips cleanly when /usr/bin/chromium i
 - ``server`` (session): base URL of a live server over ``demo_small`` and two synthetic runs.
 - ``page``: a fresh 1400x900 Playwright page; ``open_page(page, path_and_query)`` loads a URL
   and waits until the script run has finished.
-- ``screenshot(page, name)``: writes ``docs/screenshots/<name>.png``.
+- ``screenshot(page, name)``: writes ``<name>.png`` to a temporary folder, or to
+  ``$TRAPLENS_SCREENSHOTS`` when set (``make screenshots`` sets it to ``docs/screenshots``, so
+  tests never write into the source tree on their own).
 - ``wait_idle(page)``: waits for Streamlit to finish the current rerun.
 """
 from __future__ import annotations
@@ -28,7 +30,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic"]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 900}
 BUSY = ("initial", "running", "rerunRequested")
 
@@ -154,12 +155,19 @@ def open_page(server) -> Callable[..., None]:
     return go
 
 
+@pytest.fixture(scope="session")
+def screenshots_dir(tmp_path_factory) -> Path:
+    """Where screenshots go: ``$TRAPLENS_SCREENSHOTS`` (``make screenshots``) or a temp folder."""
+    chosen = os.environ.get("TRAPLENS_SCREENSHOTS")
+    return Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+
+
 @pytest.fixture
-def screenshot() -> Callable[..., Path]:
-    """``screenshot(page, name)``: save the visible page to docs/screenshots/<name>.png."""
+def screenshot(screenshots_dir) -> Callable[..., Path]:
+    """``screenshot(page, name)``: save the visible page as ``<name>.png`` (see the module doc)."""
     def shoot(pg, name: str, *, full_page: bool = False) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
+        screenshots_dir.mkdir(parents=True, exist_ok=True)
+        path = screenshots_dir / f"{name}.png"
         pg.mouse.move(1, 1)  # no stray hover tooltip in the picture
         # Charts, tables and thumbnails paint after the script run: wait for all of them.
         pg.wait_for_function(
