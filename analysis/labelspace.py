@@ -42,7 +42,7 @@ def _check_unique(names: Sequence[str], what: str) -> None:
         seen.add(name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Alignment:
     """How a run's classes line up with a dataset's.
 
