@@ -1,0 +1,435 @@
+"""Label spaces: a run's classes need not be the dataset's categories.
+
+Pure functions that align a model's class list with a dataset's (permutation, subset,
+superset), read and write the mapping file (``model_label,dataset_class``), sum probabilities
+of model labels mapped onto one dataset class, roll classes up to a taxonomic level, and find
+the images a model cannot score. See docs/formats.md, "Taxonomy and label mapping".
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from data.files import atomic_write
+from data.taxonomy import Taxonomy, load_taxonomy
+
+log = logging.getLogger(__name__)
+
+MAPPING_HEADER = ("model_label", "dataset_class")
+
+
+class LabelSpaceError(ValueError):
+    """Class lists that cannot be aligned, or a bad mapping file (message names file and line)."""
+
+
+def _brief(names: Sequence[str], k: int = 5) -> str:
+    names = list(names)
+    shown = ", ".join(names[:k])
+    return f"[{shown}{', ...' if len(names) > k else ''}] ({len(names)})"
+
+
+def _check_unique(names: Sequence[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise LabelSpaceError(f"{what} lists {name!r} twice")
+        seen.add(name)
+
+
+@dataclass(frozen=True, eq=False)
+class Alignment:
+    """How a run's classes line up with a dataset's.
+
+    Attributes
+    ----------
+    run_classes, dataset_classes : tuple of str
+        The two class lists as given (run = probability order).
+    common : tuple of str
+        Classes in both, in dataset order.
+    run_index : ndarray of int, shape (C_dataset,)
+        Column of each dataset class in the run's probabilities, -1 when the model cannot
+        predict it.
+    dataset_index : ndarray of int, shape (K_run,)
+        Index of each run class among the dataset classes, -1 for a class outside the dataset.
+    unknown_to_model : tuple of str
+        Dataset classes the model cannot predict (dataset order).
+    extra_in_model : tuple of str
+        Run classes outside the dataset (run order): predicting them is an error.
+    kind : str
+        ``identical``, ``permutation``, ``subset`` (run classes within the dataset's),
+        ``superset`` (run classes include all the dataset's) or ``overlap``.
+    """
+
+    run_classes: tuple[str, ...]
+    dataset_classes: tuple[str, ...]
+    common: tuple[str, ...]
+    run_index: np.ndarray
+    dataset_index: np.ndarray
+    unknown_to_model: tuple[str, ...]
+    extra_in_model: tuple[str, ...]
+    kind: str
+
+    @property
+    def predictable(self) -> np.ndarray:
+        """Bool (C_dataset,): dataset classes the model can predict."""
+        return self.run_index >= 0
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The scoring class list: dataset classes, then the model's extra classes."""
+        return self.dataset_classes + self.extra_in_model
+
+    def probs(self, probs: np.ndarray) -> np.ndarray:
+        """Run probabilities (n, K_run) as columns of :attr:`classes` (n, C_dataset + extra).
+
+        Dataset classes the model cannot predict get probability 0; the extra classes keep
+        their probability, so an arg-max on one of them is a wrong prediction.
+        """
+        probs = np.asarray(probs)
+        if probs.ndim != 2 or probs.shape[1] != len(self.run_classes):
+            raise LabelSpaceError(f"probabilities of shape {probs.shape} do not have one column "
+                                  f"per run class ({len(self.run_classes)})")
+        cols = np.concatenate([self.run_index, np.flatnonzero(self.dataset_index < 0)])
+        out = probs[:, np.where(cols >= 0, cols, 0)]
+        out[:, cols < 0] = 0
+        return out
+
+    def labels(self, labels: np.ndarray) -> np.ndarray:
+        """Dataset labels (n, C_dataset) bool padded with False columns for the extra classes."""
+        labels = np.asarray(labels, dtype=bool)
+        pad = np.zeros((labels.shape[0], len(self.extra_in_model)), dtype=bool)
+        return np.concatenate([labels, pad], axis=1)
+
+
+def align(run_classes: Sequence[str], dataset_classes: Sequence[str]) -> Alignment:
+    """Align a run's class list with a dataset's.
+
+    Parameters
+    ----------
+    run_classes : sequence of str, length K
+        The run's classes in probability order.
+    dataset_classes : sequence of str, length C
+        The dataset's classes (its class order).
+
+    Returns
+    -------
+    Alignment
+
+    Raises
+    ------
+    LabelSpaceError
+        When a list repeats a class, or when the two lists have no class in common.
+
+    >>> a = align(["zebra", "empty", "lion"], ["empty", "zebra", "impala"])
+    >>> a.kind, a.run_index.tolist(), a.unknown_to_model, a.extra_in_model
+    ('overlap', [1, 0, -1], ('impala',), ('lion',))
+    """
+    run = tuple(run_classes)
+    ds = tuple(dataset_classes)
+    _check_unique(run, "the run's class list")
+    _check_unique(ds, "the dataset's class list")
+    run_pos = {c: i for i, c in enumerate(run)}
+    ds_pos = {c: i for i, c in enumerate(ds)}
+    run_index = np.array([run_pos.get(c, -1) for c in ds], dtype=np.int64)
+    dataset_index = np.array([ds_pos.get(c, -1) for c in run], dtype=np.int64)
+    common = tuple(c for c in ds if c in run_pos)
+    if not common:
+        raise LabelSpaceError(f"the run's classes {_brief(run)} have no class in common with "
+                              f"the dataset's {_brief(ds)}")
+    unknown = tuple(c for c in ds if c not in run_pos)
+    extra = tuple(c for c in run if c not in ds_pos)
+    if run == ds:
+        kind = "identical"
+    elif not unknown and not extra:
+        kind = "permutation"
+    elif not extra:
+        kind = "subset"
+    elif not unknown:
+        kind = "superset"
+    else:
+        kind = "overlap"
+    return Alignment(run, ds, common, run_index, dataset_index, unknown, extra, kind)
+
+
+def read_mapping(path: str | Path, *, model_classes: Sequence[str],
+                 dataset_classes: Sequence[str]) -> dict[str, str]:
+    """Read a mapping file ``model_label,dataset_class`` into ``{model_label: dataset_class}``.
+
+    The header is required (further columns are ignored, e.g. notes). A row with an empty
+    ``dataset_class`` leaves its label unmapped (as the template writes it).
+
+    Parameters
+    ----------
+    path : str or Path
+    model_classes : sequence of str
+        The run's classes: every ``model_label`` must be one of them.
+    dataset_classes : sequence of str
+        Every non-empty ``dataset_class`` must be one of them.
+
+    Raises
+    ------
+    LabelSpaceError
+        One line naming the file, the line number and the reason: unreadable file, missing
+        header, unknown model label, unknown dataset class, a duplicate row, one label
+        mapped to two classes.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "mapping.csv"
+    >>> _ = p.write_text("model_label,dataset_class\\nPanthera leo,lion\\n")
+    >>> read_mapping(p, model_classes=["Panthera leo"], dataset_classes=["lion"])
+    {'Panthera leo': 'lion'}
+    """
+    path = Path(path)
+    models, ds = set(model_classes), set(dataset_classes)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise LabelSpaceError(f"{path}: cannot read the mapping file "
+                              f"({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise LabelSpaceError(f"{path}: the mapping file is not UTF-8 text") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise LabelSpaceError(f"{path}, line 1: not CSV ({exc})") from exc
+    if header is None or tuple(h.strip().lower() for h in header[:2]) != MAPPING_HEADER:
+        got = ",".join(header or [])
+        raise LabelSpaceError(f"{path}, line 1: the header must be "
+                              f"'{','.join(MAPPING_HEADER)}', got {got!r}")
+    mapping: dict[str, str] = {}
+    where: dict[str, int] = {}
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise LabelSpaceError(f"{path}, line {reader.line_num}: not CSV ({exc})") from exc
+        line = reader.line_num
+        if not any(f.strip() for f in rec):
+            continue
+        if len(rec) < 2:
+            raise LabelSpaceError(f"{path}, line {line}: expected 2 fields "
+                                  f"(model_label,dataset_class), got {len(rec)}")
+        label, target = rec[0].strip(), rec[1].strip()
+        if not label:
+            raise LabelSpaceError(f"{path}, line {line}: empty model_label")
+        if label not in models:
+            raise LabelSpaceError(f"{path}, line {line}: unknown model label {label!r} "
+                                  f"(not among the run's {len(models)} classes)")
+        if target and target not in ds:
+            raise LabelSpaceError(f"{path}, line {line}: unknown dataset class {target!r} "
+                                  f"(not among the dataset's {len(ds)} classes)")
+        if label in where:
+            first = where[label]
+            if mapping.get(label, "") == target:
+                raise LabelSpaceError(f"{path}, line {line}: duplicate row for {label!r} "
+                                      f"(same as line {first})")
+            raise LabelSpaceError(f"{path}, line {line}: {label!r} mapped to two classes: "
+                                  f"{target or '(none)'!r} here, "
+                                  f"{mapping.get(label, '(none)')!r} on line {first}")
+        where[label] = line
+        if target:
+            mapping[label] = target
+    return mapping
+
+
+def write_mapping_template(path: str | Path, model_classes: Sequence[str],
+                           dataset_classes: Sequence[str], *,
+                           taxonomy: Taxonomy | None = None) -> Path:
+    """Write a mapping file for the user to edit: one row per model label, in model order.
+
+    ``dataset_class`` is the label itself where a dataset class has that name, else the one
+    dataset class the taxonomy matches (:meth:`Taxonomy.match`: the class whose taxon is or
+    contains the label's taxon; SpeciesNet labels and scientific names are understood), and
+    empty otherwise, also when several classes share the taxon (the three lion categories): a
+    label maps onto one class, the taxonomic level scores shared taxa together.
+
+    Parameters
+    ----------
+    path : str or Path
+        Written atomically (``data.files.atomic_write``).
+    model_classes, dataset_classes : sequence of str
+    taxonomy : Taxonomy, optional
+        Used for labels without an identical dataset class; None writes identities only.
+
+    Returns
+    -------
+    Path
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "mapping.csv"
+    >>> _ = write_mapping_template(p, ["zebra", "x;aves;galliformes;numididae;numida;meleagris;"
+    ...                            "helmeted guineafowl", "tree"], ["zebra", "guineafowl"],
+    ...                            taxonomy=load_taxonomy())
+    >>> print(p.read_text().replace(";", " "))  # doctest: +NORMALIZE_WHITESPACE
+    model_label,dataset_class
+    zebra,zebra
+    x aves galliformes numididae numida meleagris helmeted guineafowl,guineafowl
+    tree,
+    """
+    ds = list(dataset_classes)
+    ds_set = set(ds)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MAPPING_HEADER)
+    n_mapped = 0
+    for label in model_classes:
+        target = label if label in ds_set else ""
+        if not target and taxonomy is not None:
+            try:
+                m = taxonomy.match(label, classes=ds)
+            except ValueError:
+                m = None                  # not a taxonomic path: leave it for the user
+            if m is not None and len(m.classes) == 1:
+                target = m.classes[0]
+        n_mapped += bool(target)
+        writer.writerow([label, target])
+    log.info("mapping template %s: %d of %d model labels filled", path, n_mapped,
+             len(model_classes))
+    return atomic_write(path, out.getvalue())
+
+
+def map_probs(probs: np.ndarray, model_classes: Sequence[str], mapping: Mapping[str, str],
+              dataset_classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Sum the probabilities of the model labels mapped onto each dataset class.
+
+    Parameters
+    ----------
+    probs : ndarray, shape (n, K)
+        Probabilities in ``model_classes`` order.
+    model_classes : sequence of str, length K
+    mapping : mapping of str to str
+        Model label -> dataset class. A label not in ``mapping`` but named like a dataset
+        class maps onto it; any other label stays a column of its own (after the dataset
+        classes, in model order), so predicting it is an error.
+    dataset_classes : sequence of str, length C
+
+    Returns
+    -------
+    probs : ndarray, shape (n, C + U)
+        Same dtype; a dataset class nothing maps onto has probability 0.
+    classes : list of str
+        ``dataset_classes`` followed by the U unmapped model labels.
+
+    >>> p = np.array([[0.5, 0.2, 0.3]])
+    >>> out, classes = map_probs(p, ["lion", "leo", "tree"], {"leo": "lion"}, ["lion", "zebra"])
+    >>> out.tolist(), classes
+    ([[0.7, 0.0, 0.3]], ['lion', 'zebra', 'tree'])
+    """
+    probs = np.asarray(probs)
+    model = list(model_classes)
+    ds = list(dataset_classes)
+    _check_unique(model, "the model's class list")
+    _check_unique(ds, "the dataset's class list")
+    if probs.ndim != 2 or probs.shape[1] != len(model):
+        raise LabelSpaceError(f"probabilities of shape {probs.shape} do not have one column per "
+                              f"model class ({len(model)})")
+    ds_pos = {c: i for i, c in enumerate(ds)}
+    model_set = set(model)
+    for label, target in mapping.items():
+        if label not in model_set:
+            raise LabelSpaceError(f"mapping names unknown model label {label!r}")
+        if target not in ds_pos:
+            raise LabelSpaceError(f"mapping sends {label!r} to unknown dataset class {target!r}")
+    target = np.empty(len(model), dtype=np.int64)
+    unmapped: list[str] = []
+    for k, label in enumerate(model):
+        dest = mapping.get(label, label)
+        if dest in ds_pos:
+            target[k] = ds_pos[dest]
+        else:
+            target[k] = len(ds) + len(unmapped)
+            unmapped.append(label)
+    classes = ds + unmapped
+    return _sum_columns(probs, target, len(classes), np.add), classes
+
+
+def _sum_columns(values: np.ndarray, target: np.ndarray, n_out: int, ufunc) -> np.ndarray:
+    """Reduce the columns of ``values`` into ``n_out`` columns by ``target`` with ``ufunc``."""
+    order = np.argsort(target, kind="stable")
+    sorted_target = target[order]
+    present, starts = np.unique(sorted_target, return_index=True)
+    out = np.zeros((values.shape[0], n_out), dtype=values.dtype)
+    if values.shape[0] and len(present):
+        out[:, present] = ufunc.reduceat(values[:, order], starts, axis=1)
+    return out
+
+
+def rollup(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str], level: str, *,
+           taxonomy: Taxonomy | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Merge classes into their groups at a taxonomic level.
+
+    Probabilities are summed and labels OR-ed within each group (see
+    :meth:`data.taxonomy.Taxonomy.group_of`: the three lion categories become ``Panthera leo``
+    at species level; Grant's and Thomson's gazelle meet in ``Bovidae`` at family level).
+
+    Parameters
+    ----------
+    probs : ndarray, shape (n, C)
+    labels : ndarray of bool, shape (n, C)
+    classes : sequence of str, length C
+    level : {"label", "species", "genus", "family", "order", "class"}
+    taxonomy : Taxonomy, optional
+        Default: the shipped Snapshot Serengeti table.
+
+    Returns
+    -------
+    probs : ndarray, shape (n, G)
+    labels : ndarray of bool, shape (n, G)
+    groups : list of str, length G
+        Group names in order of their first class.
+
+    >>> p = np.array([[0.2, 0.3, 0.5]])
+    >>> y = np.array([[True, False, False]])
+    >>> rp, ry, groups = rollup(p, y, ["lionmale", "lionfemale", "zebra"], "species")
+    >>> rp.tolist(), ry.tolist(), groups
+    ([[0.5, 0.5]], [[True, False]], ['Panthera leo', 'Equus quagga'])
+    """
+    probs = np.asarray(probs)
+    labels = np.asarray(labels, dtype=bool)
+    classes = list(classes)
+    if probs.ndim != 2 or probs.shape[1] != len(classes) or labels.shape != probs.shape:
+        raise LabelSpaceError(f"probabilities {probs.shape} and labels {labels.shape} must both "
+                              f"be (n, {len(classes)}), one column per class")
+    tax = load_taxonomy() if taxonomy is None else taxonomy
+    names = tax.group_of(classes, level)
+    groups = list(dict.fromkeys(names))
+    pos = {g: i for i, g in enumerate(groups)}
+    target = np.array([pos[g] for g in names], dtype=np.int64)
+    return (_sum_columns(probs, target, len(groups), np.add),
+            _sum_columns(labels, target, len(groups), np.logical_or), groups)
+
+
+def not_scorable(labels: np.ndarray, predictable: np.ndarray) -> np.ndarray:
+    """Images whose only labels are classes the model cannot predict.
+
+    Parameters
+    ----------
+    labels : ndarray of bool, shape (n, C)
+        Label sets over the dataset classes.
+    predictable : ndarray of bool, shape (C,)
+        Dataset classes the model can predict (:attr:`Alignment.predictable`).
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+        True for an image with at least one label and none the model can predict. Images
+        without labels are False (they have no ground truth to score at all).
+
+    >>> not_scorable(np.array([[1, 0], [1, 1], [0, 0]], bool), np.array([False, True])).tolist()
+    [True, False, False]
+    """
+    labels = np.asarray(labels, dtype=bool)
+    predictable = np.asarray(predictable, dtype=bool)
+    if labels.ndim != 2 or predictable.shape != (labels.shape[1],):
+        raise LabelSpaceError(f"labels {labels.shape} and predictable {predictable.shape} "
+                              "disagree on the number of classes")
+    return labels.any(axis=1) & ~(labels & predictable).any(axis=1)
