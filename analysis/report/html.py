@@ -128,10 +128,7 @@ class Page:
 
     def fig(self, fig) -> str:
         """A Plotly figure as an HTML fragment."""
-        import plotly.io as pio
-
-        frag = pio.to_html(fig, include_plotlyjs=self.first, full_html=False,
-                           config={"displaylogo": False, "responsive": True})
+        frag = plots.figure_html(fig, include_plotlyjs=self.first)
         self.first = False
         return f'<div class="fig">{frag}</div>'
 
