@@ -49,6 +49,7 @@ def report(args: argparse.Namespace) -> int:
     from analysis.io import load_run
     from analysis.report import build_report, render_html, write_html, write_json
     from data.cct import load_dataset
+    from data.paths import resolve_images_root
 
     steps = tqdm(total=4 + bool(args.html), desc="report", unit="step", disable=args.quiet,
                  file=sys.stderr)
@@ -76,7 +77,8 @@ def report(args: argparse.Namespace) -> int:
     steps.update()
     if args.html:
         steps.set_postfix_str("html")
-        root = args.images or (run.manifest.get("dataset") or {}).get("images_root")
+        root = resolve_images_root((run.manifest.get("dataset") or {}).get("images_root"),
+                                   override=args.images)
         write_html(render_html(rep, images_root=root), args.html)
         steps.update()
     steps.close()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.evalset import EvalSet, Policy, capture_codes, targets
-from analysis.metrics import (_f1, _interval, _summary_arrays, confusion, per_class,
-                              percentile_interval, resampled_counts, summary)
+from analysis.metrics import (confusion, f1_from_counts, interval_list, per_class,
+                              percentile_interval, resampled_counts, summary,
+                              summary_from_counts)
 
 
 def align_runs(ev_a: EvalSet, ev_b: EvalSet) -> tuple[EvalSet, EvalSet]:
@@ -74,9 +75,10 @@ def compare(ev_a: EvalSet, ev_b: EvalSet, *, policy: Policy = "set", n_resamples
     if n_resamples > 0 and len(a):
         (tpa, pra, tra), (tpb, prb, trb) = resampled_counts(
             [(ta, pa), (tb, pb)], capture_codes(a)[0], c, n_resamples=n_resamples, seed=seed)
-        delta_ci = percentile_interval(_f1(tpb, prb, trb) - _f1(tpa, pra, tra), level)
-        macro = _summary_arrays(tpb, prb, trb)["macro_f1"] - \
-            _summary_arrays(tpa, pra, tra)["macro_f1"]
+        delta_ci = percentile_interval(
+            f1_from_counts(tpb, prb, trb) - f1_from_counts(tpa, pra, tra), level)
+        macro = summary_from_counts(tpb, prb, trb)["macro_f1"] - \
+            summary_from_counts(tpa, pra, tra)["macro_f1"]
         macro_ci = percentile_interval(macro, level)
     right_a, right_b = ta == pa, tb == pb
     fixed = a.image_ids[~right_a & right_b]
@@ -87,11 +89,13 @@ def compare(ev_a: EvalSet, ev_b: EvalSet, *, policy: Policy = "set", n_resamples
         "n_only_b": int(len(ev_b) - len(b)),
         "accuracy_a": sa["accuracy"], "accuracy_b": sb["accuracy"],
         "macro_f1_a": sa["macro_f1"], "macro_f1_b": sb["macro_f1"],
-        "macro_f1_delta": sb["macro_f1"] - sa["macro_f1"], "macro_f1_delta_ci": _interval(macro_ci),
+        "macro_f1_delta": sb["macro_f1"] - sa["macro_f1"],
+        "macro_f1_delta_ci": interval_list(macro_ci),
         "per_class": [{"class": name, "support": int(fa["support"].iloc[k]),
                        "f1_a": float(fa["f1"].iloc[k]), "f1_b": float(fb["f1"].iloc[k]),
                        "delta": float(fb["f1"].iloc[k] - fa["f1"].iloc[k]),
-                       "delta_ci": _interval(delta_ci[k])} for k, name in enumerate(a.classes)],
+                       "delta_ci": interval_list(delta_ci[k])}
+                      for k, name in enumerate(a.classes)],
         "n_fixed": int(len(fixed)), "n_broken": int(len(broken)),
         "fixed": fixed.tolist(), "broken": broken.tolist(),
     }

@@ -189,6 +189,38 @@ def targets(ev: EvalSet, *, policy: Policy = "set") -> tuple[np.ndarray, np.ndar
     return ev._cache[key]
 
 
+def given_labels(ev: EvalSet, rows: np.ndarray) -> list[tuple[str, ...]]:
+    """Label sets of ``rows`` as tuples of class names: primary label first, then class order.
+
+    Parameters
+    ----------
+    ev : EvalSet
+    rows : ndarray of int, shape (k,)
+        Row indices into ``ev``.
+
+    Returns
+    -------
+    list of tuple of str, length k
+        One tuple per row; empty for an image without labels.
+
+    Examples
+    --------
+    >>> ev = evalset_from_arrays(np.full((1, 3), 1 / 3), np.array([[True, False, True]]),
+    ...                          classes=["a", "b", "c"], primary=np.array([2]))
+    >>> given_labels(ev, np.array([0]))
+    [('c', 'a')]
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    r, c = np.nonzero(ev.labels[rows])
+    prim = ev.primary[rows]
+    # Primary first: sort by (row, not-primary, class index).
+    order = np.lexsort((c, c != prim[r], r))
+    r, c = r[order], c[order]
+    bounds = np.searchsorted(r, np.arange(len(rows) + 1))
+    names = np.asarray(ev.classes, dtype=object)[c]
+    return [tuple(names[bounds[i]:bounds[i + 1]]) for i in range(len(rows))]
+
+
 def _align(dataset_ids: pd.Index, run) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(prediction rows, dataset rows) in dataset order, and dataset ids without prediction."""
     pos = dataset_ids.get_indexer(pd.Index(run.image_ids))

@@ -16,6 +16,7 @@ Conventions (identical to scikit-learn with ``zero_division=0`` and ``labels=Non
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -106,8 +107,26 @@ def _counts(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.diagonal(cm, axis1=-2, axis2=-1), cm.sum(axis=-2), cm.sum(axis=-1)
 
 
-def _f1(tp, pred, true) -> np.ndarray:
-    return _ratio(2 * tp, pred + true)
+def f1_from_counts(tp: np.ndarray, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Per-class F1 from true-positive, predicted and true counts (0 where undefined).
+
+    Parameters
+    ----------
+    tp, pred, true : ndarray of int, shape (..., C)
+        Diagonal, column sums and row sums of confusion matrices (one matrix or a stack of
+        bootstrap resamples along the leading axes).
+
+    Returns
+    -------
+    ndarray of float64, shape (..., C)
+        ``2 tp / (pred + true)``; 0 for a class neither predicted nor present.
+
+    Examples
+    --------
+    >>> f1_from_counts(np.array([2, 0]), np.array([3, 0]), np.array([2, 1])).tolist()
+    [0.8, 0.0]
+    """
+    return _ratio(2 * np.asarray(tp), np.asarray(pred) + np.asarray(true))
 
 
 def per_class(cm: np.ndarray, classes: list[str]) -> pd.DataFrame:
@@ -129,14 +148,37 @@ def per_class(cm: np.ndarray, classes: list[str]) -> pd.DataFrame:
     if len(classes) != len(tp):
         raise ValueError(f"per_class: {len(classes)} class names for a {cm.shape} matrix")
     return pd.DataFrame({"class": list(classes), "precision": _ratio(tp, pred),
-                         "recall": _ratio(tp, true), "f1": _f1(tp, pred, true),
+                         "recall": _ratio(tp, true), "f1": f1_from_counts(tp, pred, true),
                          "support": true.astype(np.int64)})
 
 
-def _summary_arrays(tp, pred, true) -> dict[str, np.ndarray]:
-    """Summary metrics over the last axis (works for one matrix or a stack of resamples)."""
+def summary_from_counts(tp: np.ndarray, pred: np.ndarray,
+                        true: np.ndarray) -> dict[str, np.ndarray]:
+    """Summary metrics from per-class counts, over the last axis.
+
+    Works for one confusion matrix or a stack of them (bootstrap resamples, slices): every
+    leading axis is kept. The averages run over the class sets described in the module
+    docstring.
+
+    Parameters
+    ----------
+    tp, pred, true : ndarray of int, shape (..., C)
+        True positives, predicted counts and true counts per class.
+
+    Returns
+    -------
+    dict of str to ndarray, each of shape (...)
+        ``n, accuracy, balanced_accuracy, macro_f1, weighted_f1``.
+
+    Examples
+    --------
+    >>> out = summary_from_counts(np.array([2, 0]), np.array([3, 0]), np.array([2, 1]))
+    >>> float(out["accuracy"]), float(out["macro_f1"])
+    (0.6666666666666666, 0.4)
+    """
+    tp, pred, true = np.asarray(tp), np.asarray(pred), np.asarray(true)
     n = true.sum(axis=-1)
-    f1 = _f1(tp, pred, true)
+    f1 = f1_from_counts(tp, pred, true)
     present = (true + pred) > 0
     supported = true > 0
     return {"n": n,
@@ -160,7 +202,7 @@ def summary(cm: np.ndarray) -> dict:
         ``accuracy, balanced_accuracy, macro_f1, weighted_f1`` (floats) and ``n`` (int); see
         the module docstring for the class sets each average runs over.
     """
-    out = _summary_arrays(*_counts(np.asarray(cm)))
+    out = summary_from_counts(*_counts(np.asarray(cm)))
     return {k: (int(v) if k == "n" else float(v)) for k, v in out.items()}
 
 
@@ -309,14 +351,29 @@ def bootstrap(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray | None,
                 "accuracy_ci": nan}
     (tp, pred, true), = resampled_counts([(y_true, y_pred)], groups, n_classes,
                                          n_resamples=n_resamples, seed=seed)
-    summ = _summary_arrays(tp, pred, true)
+    summ = summary_from_counts(tp, pred, true)
     return {"macro_f1_ci": percentile_interval(summ["macro_f1"], level),
-            "f1_ci": percentile_interval(_f1(tp, pred, true), level),
+            "f1_ci": percentile_interval(f1_from_counts(tp, pred, true), level),
             "accuracy_ci": percentile_interval(summ["accuracy"], level)}
 
 
-def _interval(pair) -> list[float | None]:
-    """JSON-ready ``[lo, hi]`` (None where undefined)."""
+def interval_list(pair: np.ndarray | Sequence[float]) -> list[float | None]:
+    """A confidence interval as JSON-ready ``[lo, hi]`` (None where undefined).
+
+    Parameters
+    ----------
+    pair : array-like of float, shape (2,)
+        Lower and upper bound; NaN or infinite where the interval is undefined.
+
+    Returns
+    -------
+    list of (float or None), length 2
+
+    Examples
+    --------
+    >>> interval_list(np.array([0.25, np.nan]))
+    [0.25, None]
+    """
     return [None if not np.isfinite(x) else float(x) for x in pair]
 
 
@@ -352,9 +409,9 @@ def evaluate(ev: EvalSet, *, policy: Policy = "set", level: str = "image",
     groups = capture_codes(ev)[0] if level == "image" else None
     ci = bootstrap(y_true, y_pred, groups, ev.n_classes, n_resamples=n_resamples, seed=seed)
     table = per_class(cm, ev.classes)
-    table["f1_ci"] = [_interval(r) for r in ci["f1_ci"]]
+    table["f1_ci"] = [interval_list(r) for r in ci["f1_ci"]]
     out = {"level": level, "policy": policy, **summary(cm),
-           "macro_f1_ci": _interval(ci["macro_f1_ci"]),
+           "macro_f1_ci": interval_list(ci["macro_f1_ci"]),
            "per_class": [{"class": r["class"], "precision": float(r["precision"]),
                           "recall": float(r["recall"]), "f1": float(r["f1"]),
                           "f1_ci": r["f1_ci"], "support": int(r["support"])}

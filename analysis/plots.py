@@ -1,4 +1,6 @@
-"""Plotly figure builders: tables and arrays in, ``go.Figure`` out; nothing is rendered here.
+"""Plotly figure builders: tables and arrays in, ``go.Figure`` out; nothing is rendered here
+(:func:`figure_html` only serialises a figure for the HTML report). The one module of
+``analysis`` that imports plotly.
 
 Class-by-class matrices (confusion, co-occurrence) are drawn as a grid of square markers
 (``go.Scatter``), not a heatmap: every cell is a point, so a click or box selection in the
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from analysis.confusion import normalize as _normalize
 
@@ -295,3 +298,23 @@ def compare_f1_figure(comparison: dict, *, title: str | None = None) -> go.Figur
                              "categoryarray": list(df["class"])},
                       margin={"l": 130, "r": 30, "t": 50, "b": 40})
     return fig
+
+
+def figure_html(fig: go.Figure, *, include_plotlyjs: bool = True) -> str:
+    """A figure as an HTML fragment for a self-contained page (no network).
+
+    Parameters
+    ----------
+    fig : go.Figure
+    include_plotlyjs : bool
+        Embed the plotly.js bundle (about 4.6 MB) in this fragment: once per page, in the
+        first figure.
+
+    Returns
+    -------
+    str
+        ``<div>`` and ``<script>`` of the figure (the mode bar without the Plotly logo,
+        responsive).
+    """
+    return pio.to_html(fig, include_plotlyjs=include_plotlyjs, full_html=False,
+                       config={"displaylogo": False, "responsive": True})

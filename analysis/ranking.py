@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.evalset import EvalSet, targets
+from analysis.evalset import EvalSet, given_labels, targets
+from analysis.sequences import suspects
 
 log = logging.getLogger(__name__)
 
@@ -235,19 +236,6 @@ def top_losses(ev: EvalSet, *, k: int = 100, largest: bool = True,
                         columns=TOP_LOSS_COLUMNS)
 
 
-def given_labels(ev: EvalSet, rows: np.ndarray) -> list[tuple[str, ...]]:
-    """Label sets of ``rows`` as tuples of class names: primary label first, then class order."""
-    rows = np.asarray(rows, dtype=np.int64)
-    r, c = np.nonzero(ev.labels[rows])
-    prim = ev.primary[rows]
-    # Primary first: sort by (row, not-primary, class index).
-    order = np.lexsort((c, c != prim[r], r))
-    r, c = r[order], c[order]
-    bounds = np.searchsorted(r, np.arange(len(rows) + 1))
-    names = np.asarray(ev.classes, dtype=object)[c]
-    return [tuple(names[bounds[i]:bounds[i + 1]]) for i in range(len(rows))]
-
-
 def out_of_sample(ev: EvalSet) -> np.ndarray:
     """Rows predicted out of sample: ``split`` is not ``"train"`` (missing counts as out)."""
     if "split" not in ev.meta.columns:
@@ -315,8 +303,6 @@ def _loss_candidates(ev: EvalSet, k: int) -> pd.DataFrame:
 
 
 def _sequence_candidates(ev: EvalSet, sus: pd.DataFrame | None, **kwargs) -> pd.DataFrame:
-    from analysis.sequences import suspects
-
     if sus is None:
         if kwargs.get("empty_class") not in ev.classes:
             if kwargs.get("empty_class") is not None:

@@ -12,7 +12,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from analysis.evalset import EvalSet, Policy, aggregate_sequences, capture_codes, targets
+from analysis.evalset import (EvalSet, Policy, aggregate_sequences, capture_codes,
+                              given_labels, targets)
 from analysis.metrics import confusion, summary
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,6 @@ def inherited_labels(ev: EvalSet, *, empty_class: str = "empty",
     DataFrame
         :data:`SUSPECT_COLUMNS`, kind ``inherited_label``, suggested ``"empty"``.
     """
-    from analysis.ranking import given_labels
-
     e = ev.class_index(empty_class)
     codes, _ = capture_codes(ev)
     species = _species_mask(ev, e)
@@ -227,7 +226,6 @@ def missed_species(ev: EvalSet, *, empty_class: str | None = "empty",
         :data:`SUSPECT_COLUMNS`, kind ``missed_species``; suggested = the label set plus Y.
     """
     from analysis.cooccurrence import cooccurrence
-    from analysis.ranking import given_labels
 
     e = None if empty_class is None else ev.class_index(empty_class)
     species = _species_mask(ev, e)

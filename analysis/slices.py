@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.evalset import EvalSet, Policy, targets
-from analysis.metrics import _summary_arrays
+from analysis.metrics import summary_from_counts
 
 SLICE_COLUMNS = ("location", "season", "day_night", "frame_num", "split")
 Filter = str | int | Sequence[str | int] | None
@@ -102,7 +102,7 @@ def slice_table(ev: EvalSet, *, by: str | Sequence[str] = "location",
     tp = np.bincount((codes * c + y_true)[y_true == y_pred], minlength=size).reshape(g, c)
     pred = np.bincount(codes * c + y_pred, minlength=size).reshape(g, c)
     true = np.bincount(codes * c + y_true, minlength=size).reshape(g, c)
-    stats = _summary_arrays(tp, pred, true)
+    stats = summary_from_counts(tp, pred, true)
     table = ev.meta[cols].iloc[first_row].reset_index(drop=True).astype("object")
     table = table.where(table.notna(), None)
     for name in ("n", "accuracy", "balanced_accuracy", "macro_f1", "weighted_f1"):

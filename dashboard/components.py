@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from analysis.format import FASTAI_LEGEND, fastai_caption, fmt_interval
 from dashboard import state
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,16 +111,6 @@ def stop_if_empty(*evalsets: "EvalSet") -> None:
         st.warning("No images match the sidebar's split and slices; widen them to see "
                    "this page.")
         st.stop()
-
-
-def fmt_interval(interval: Sequence[float] | None, *, digits: int = 3) -> str:
-    """``"95% CI [0.812, 0.861]"`` (brackets keep negative bounds readable; or an empty string without an interval)."""
-    if interval is None:
-        return ""
-    lo, hi = (float(v) for v in interval)
-    if math.isnan(lo) or math.isnan(hi):
-        return ""
-    return f"95% CI [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def metric_card(label: str, value: float | int | str, interval: Sequence[float] | None = None,
@@ -207,13 +198,6 @@ def show_image(images_root: str | None, file_name: str, *, size: int = THUMB_SIZ
 
 # --- captions -------------------------------------------------------------------------------
 
-def fastai_caption(predicted: str, actual: str, loss: float, p_predicted: float,
-                   p_actual: float) -> str:
-    """fastai's ``plot_top_losses`` caption: predicted / actual / loss / p(pred) / p(actual)."""
-    return f"{predicted} / {actual} / {loss:.2f} / {p_predicted:.2f} / {p_actual:.2f}"
-
-
-FASTAI_LEGEND = "Captions: predicted / actual / loss / p(predicted) / p(actual)"
 _FACTS = ("predicted", "actual", "loss", "p_predicted", "p_actual")
 
 

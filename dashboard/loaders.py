@@ -28,6 +28,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard.state import ConfigError, Config
+from data.paths import resolve_images_root
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.evalset import EvalSet
@@ -166,8 +167,7 @@ def resolve_data(cfg: Config, run_dir: str | Path) -> tuple[list[str], str | Non
         if not paths:
             paths = [str((base / p).resolve()) if not Path(p).is_absolute() else p
                      for p in ds.get("paths") or []]
-        if not images and ds.get("images_root"):
-            images = str(ds["images_root"])
+        images = resolve_images_root(ds.get("images_root"), override=images)
     if not paths:
         raise ConfigError(
             "No dataset is configured and the run's manifest names none.",

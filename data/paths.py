@@ -39,3 +39,20 @@ def curation_db() -> Path:
 def thumbnail_dir() -> Path:
     """Thumbnails shared by the dashboard and the HTML report."""
     return _sub("cache/thumbnails")
+
+
+def resolve_images_root(manifest_images_root: str | os.PathLike | None, *,
+                        override: str | os.PathLike | None = None) -> str | None:
+    """The image folder to show a run's images from: ``override`` (``--images``,
+    ``TRAPLENS_IMAGES``) when given, else the ``dataset.images_root`` its manifest records,
+    else None (no thumbnails). Used by the dashboard and the HTML report alike.
+
+    >>> resolve_images_root("/data/S1", override="/mnt/S1")
+    '/mnt/S1'
+    >>> resolve_images_root("/data/S1"), resolve_images_root(None)
+    ('/data/S1', None)
+    """
+    for root in (override, manifest_images_root):
+        if root:
+            return str(root)
+    return None
