@@ -188,8 +188,9 @@ def species_card(category: str, *, taxonomy: Taxonomy, confusion: np.ndarray | N
     ...                     classes=["gazellegrants", "gazellethomsons", "impala"])
     >>> card.iucn_category, card.iucn_name
     ('LC', 'Least Concern')
-    >>> card.confusion_note
-    "On this run the model takes Grant's gazelle for Thomson's gazelle on 2 (20.0 %) of its 10 images."
+    >>> print(card.confusion_note)  # doctest: +NORMALIZE_WHITESPACE
+    On this run the model takes Grant's gazelle for Thomson's gazelle
+    on 2 (20.0 %) of its 10 images.
     >>> species_card("impala", taxonomy=load_taxonomy(), confusion=cm,
     ...              classes=["gazellegrants", "gazellethomsons", "impala"]).confusion_note
     "Not in this run's evaluation."
