@@ -89,7 +89,6 @@ def test_compare_runs(page, open_page, screenshot):
 @pytest.fixture
 def tiny_run(browser_runs):
     """A run with a tiny seeded checkpoint beside the synthetic ones (removed afterwards)."""
-    pytest.importorskip("torch")
     run = browser_runs / "zz_tiny"
     shutil.copytree(browser_runs / "synthetic", run, dirs_exist_ok=True)
     attach_tiny_checkpoint(run)

@@ -18,7 +18,6 @@ def test_run_without_checkpoint_gets_a_friendly_message(app, no_exception, texts
 @pytest.fixture
 def tiny_run(tmp_path, dashboard_runs, monkeypatch):
     """A copy of the synthetic run with a tiny (untrained, seeded) timm checkpoint."""
-    pytest.importorskip("torch")
     run = tmp_path / "runs" / "tiny"
     shutil.copytree(dashboard_runs / "synthetic", run)
     attach_tiny_checkpoint(run)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from data import cct
 from data.demo import CATEGORIES, DemoError, make_demo, register_cli
 
 IMAGE_KEYS = {"id", "file_name", "frame_num", "seq_id", "width", "height", "corrupt",
@@ -298,7 +299,6 @@ def test_missing_and_truncated_files(demo):
 # --- round trip through the loader ------------------------------------------------------------
 
 def test_loads_with_data_cct(demo):
-    cct = pytest.importorskip("data.cct", reason="data.cct (loader) not written yet")
     ds = cct.load_dataset(demo["paths"].json_paths, cache=False)
     assert len(ds.images) == 400
     assert ds.classes == [n for n, _ in sorted(CATEGORIES.items(), key=lambda kv: kv[1])]
@@ -309,8 +309,6 @@ def test_loads_with_data_cct(demo):
 
 
 def test_validate_reports_only_planted_problems(demo):
-    cct = pytest.importorskip("data.cct", reason="data.cct (loader) not written yet")
-    pytest.importorskip("data.images", reason="data.images (image opener) not written yet")
     paths = demo["paths"]
     report = cct.validate(paths.json_paths, images_root=paths.images_root, cache=False)
     assert report.usable
