@@ -17,6 +17,7 @@ On single-label images both policies give the same ``(y_true, y_pred)``.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -82,6 +83,14 @@ class EvalSet:
         Columns :data:`META_COLUMNS`, row i describes image i (index 0..n-1).
     missing : list of str
         Dataset ids that have no prediction.
+    origin : hashable, optional
+        What this set was built from, when whoever built it can name that exactly and
+        cheaply (the dashboard's loaders: the stamps of the dataset and run files, the
+        filters); :meth:`fingerprint` uses it instead of hashing the arrays. ``subset`` and
+        :func:`aggregate_sequences` return sets without one.
+
+    Per-object memoisation (arg-max, targets, the id and capture indexes, the fingerprint)
+    lives in this object, so it is dropped with it; treat the arrays as read-only.
     """
 
     classes: list[str]
@@ -91,6 +100,7 @@ class EvalSet:
     primary: np.ndarray
     meta: pd.DataFrame
     missing: list[str] = field(default_factory=list)
+    origin: object = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -130,7 +140,8 @@ class EvalSet:
                  if k in ("pred", "pred_prob") or k.startswith(("targets:", "codes:"))}
         return replace(self, image_ids=self.image_ids[mask], probs=self.probs[mask],
                        labels=self.labels[mask], primary=self.primary[mask],
-                       meta=self.meta.iloc[mask].reset_index(drop=True), _cache=cache)
+                       meta=self.meta.iloc[mask].reset_index(drop=True), origin=None,
+                       _cache=cache)
 
     def rows_of(self, image_ids) -> np.ndarray:
         """Row of each id in ``image_ids`` (-1 when absent); the id index is built once per set
@@ -139,12 +150,64 @@ class EvalSet:
             self._cache["id_index"] = pd.Index(self.image_ids)
         return self._cache["id_index"].get_indexer(image_ids)
 
+    def capture_rows(self, seq_id: str) -> np.ndarray:
+        """Rows whose ``meta["seq_id"]`` is ``seq_id``, in row order (empty when none).
+
+        The capture index (rows sorted by capture) is built once per set, so showing one
+        capture of millions of images costs a look-up, not a scan.
+
+        Examples
+        --------
+        >>> ev = evalset_from_arrays(np.full((3, 2), 0.5), np.array([0, 1, 0]),
+        ...     meta=pd.DataFrame({"image_id": ["a", "b", "c"], "seq_id": ["s", "t", "s"]}))
+        >>> ev.capture_rows("s").tolist(), ev.capture_rows("x").tolist()
+        ([0, 2], [])
+        """
+        if "capture_index" not in self._cache:
+            self._cache["capture_index"] = _capture_index(self.meta["seq_id"])
+        names, order, starts = self._cache["capture_index"]
+        k = names.get_indexer([str(seq_id)])[0]
+        return order[starts[k]:starts[k + 1]] if k >= 0 else np.zeros(0, np.int64)
+
+    def fingerprint(self) -> str:
+        """A hex digest naming this set's content, for cache keys (computed once per object).
+
+        From :attr:`origin` when set (cheap), else from the classes, ids, probabilities,
+        labels, primary classes and metadata (one pass over the arrays).
+        """
+        if "fingerprint" not in self._cache:
+            h = hashlib.blake2b(digest_size=20)
+            if self.origin is not None:
+                h.update(b"origin:" + repr(self.origin).encode())
+            else:
+                h.update(repr((self.classes, self.probs.dtype.str, self.probs.shape)).encode())
+                h.update(pd.util.hash_array(np.asarray(self.image_ids, dtype=object)).data)
+                for arr in (self.probs, self.labels, self.primary):
+                    h.update(np.ascontiguousarray(arr).view(np.uint8).reshape(-1).data)
+                h.update(repr(list(self.meta.columns)).encode())
+                h.update(pd.util.hash_pandas_object(self.meta, index=False).to_numpy().data)
+            self._cache["fingerprint"] = h.hexdigest()
+        return self._cache["fingerprint"]
+
     def class_index(self, name: str) -> int:
         """Index of class ``name``; ``KeyError`` naming the known classes otherwise."""
         try:
             return self.classes.index(name)
         except ValueError:
             raise KeyError(f"unknown class {name!r}; classes: {self.classes}") from None
+
+
+def _capture_index(seq: pd.Series) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """(capture names, rows sorted by capture, start of each capture in them)."""
+    if isinstance(seq.dtype, pd.CategoricalDtype):  # the dataset's tables: codes already there
+        codes = seq.cat.codes.to_numpy().astype(np.int64)
+        names = pd.Index(seq.cat.categories.astype(str))
+    else:
+        codes, uniques = pd.factorize(seq.astype(str))
+        names = pd.Index(uniques)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return names, order, starts
 
 
 def targets(ev: EvalSet, *, policy: Policy = "set") -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from dashboard.state import ENV_DATASET, ENV_IMAGES, ENV_RUNS
+from dashboard.config import ENV_DATASET, ENV_IMAGES, ENV_RUNS
 
 APP = Path(__file__).resolve().parent / "app.py"
 

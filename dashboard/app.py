@@ -1,6 +1,6 @@
 """TrapLens dashboard entry point: ``streamlit run dashboard/app.py`` (or ``python -m dashboard``).
 
-Renders the shared sidebar (``dashboard.state.sidebar``), checks that the dataset and the chosen
+Renders the shared sidebar (``dashboard.sidebar.sidebar``), checks that the dataset and the chosen
 run load, then runs the selected page from ``dashboard/app_pages``. Anything wrong with the
 files becomes a friendly page (what is wrong, how to fix it) instead of a traceback.
 """
@@ -15,7 +15,7 @@ if str(HERE.parent) not in sys.path:  # `streamlit run dashboard/app.py` from an
 
 import streamlit as st  # noqa: E402
 
-from dashboard import components, loaders, state  # noqa: E402
+from dashboard import components, loaders, sidebar  # noqa: E402
 
 # (file stem in app_pages/, title, icon) in navigation order.
 PAGES = [
@@ -54,7 +54,7 @@ def main() -> None:
     nav = st.navigation(pages())
     st.sidebar.markdown("### TrapLens")
     try:
-        view = state.sidebar()
+        view = sidebar.sidebar()
         dataset = loaders.load_dataset(view.dataset_paths)
         run = loaders.load_run(view.run_path)
     except loaders.LOAD_ERRORS as exc:

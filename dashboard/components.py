@@ -8,20 +8,20 @@ Galleries take a plain DataFrame, so every page can feed them:
 
 - ``image_id``, ``file_name`` (required), ``caption`` (text under the picture, optional),
   ``seq_id`` (optional: adds a "capture" button that opens the whole capture as a strip).
-- Instead of ``caption``, the fastai facts ``predicted, actual, loss, p_predicted, p_actual``:
-  the caption is then written for the cards of the shown page only (a 1 M-image view can hand
-  over 100,000 rows; formatting all their captions alone would take a second).
+- Instead of ``caption``, the fastai facts ``predicted, actual, loss, p_predicted, p_actual``
+  (``analysis.gallery.FACT_COLUMNS``): the caption is then written for the cards of the shown
+  page only (a 1 M-image view can hand over 100,000 rows; formatting all their captions alone
+  would take a second).
 
-Lookups over a whole eval set (row of an image id, frames of a capture) are built once per
-``EvalSet`` object (``_memo``) and reused on every rerun, since the loaders cache the sets.
+This module only renders: the gallery rows are computed by ``analysis.gallery``
+(``fastai_items``, ``ranked_items``, ``frame_predictions``), and look-ups over a whole eval set
+(frames of a capture) are the ``EvalSet``'s own memoised indexes.
 """
 from __future__ import annotations
 
 import html
 import logging
 import math
-import threading
-import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -31,6 +31,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.format import FASTAI_LEGEND, fastai_caption, fmt_interval
+from analysis.gallery import FACT_COLUMNS, frame_predictions
 from dashboard import state
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,52 +43,6 @@ THUMB_SIZE = 256
 STRIP_SIZE = 512
 LARGE_SIZE = 1024
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbs")
-
-
-# --- per-EvalSet lookups ---------------------------------------------------------------------
-
-_MEMO: dict[tuple[int, str], tuple[weakref.ref, object]] = {}
-_MEMO_LOCK = threading.Lock()
-
-
-def _memo(ev: "EvalSet", name: str, build):
-    """``build()`` once per (eval set object, name); dropped when the eval set is collected."""
-    key = (id(ev), name)
-    with _MEMO_LOCK:
-        hit = _MEMO.get(key)
-        if hit is not None and hit[0]() is ev:
-            return hit[1]
-    value = build()
-    with _MEMO_LOCK:
-        _MEMO[key] = (weakref.ref(ev, lambda _, k=key: _MEMO.pop(k, None)), value)
-    return value
-
-
-def rows_of_ids(ev: "EvalSet", image_ids: Sequence[str]) -> np.ndarray:
-    """Row of each image id in ``ev`` (-1 when absent); the id index is built once per set."""
-    index = _memo(ev, "ids", lambda: pd.Index(np.asarray(ev.image_ids, dtype=object)))
-    return index.get_indexer(pd.Index(np.asarray(image_ids, dtype=object)))
-
-
-def _capture_index(ev: "EvalSet") -> tuple[pd.Index, np.ndarray, np.ndarray]:
-    """(capture names, rows sorted by capture, start of each capture in them)."""
-    seq = ev.meta["seq_id"]
-    if isinstance(seq.dtype, pd.CategoricalDtype):  # the dataset's tables: codes already there
-        codes = seq.cat.codes.to_numpy().astype(np.int64)
-        names = pd.Index(seq.cat.categories.astype(str))
-    else:
-        codes, uniques = pd.factorize(seq.astype(str))
-        names = pd.Index(uniques)
-    order = np.argsort(codes, kind="stable")
-    starts = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    return names, order, starts
-
-
-def capture_rows(ev: "EvalSet", seq_id: str) -> np.ndarray:
-    """Rows of ``ev`` whose ``seq_id`` is ``seq_id``, in row order."""
-    names, order, starts = _memo(ev, "captures", lambda: _capture_index(ev))
-    k = names.get_indexer([str(seq_id)])[0]
-    return order[starts[k]:starts[k + 1]] if k >= 0 else np.zeros(0, np.int64)
 
 
 # --- errors and cards -----------------------------------------------------------------------
@@ -198,86 +153,15 @@ def show_image(images_root: str | None, file_name: str, *, size: int = THUMB_SIZ
 
 # --- captions -------------------------------------------------------------------------------
 
-_FACTS = ("predicted", "actual", "loss", "p_predicted", "p_actual")
 
 
 def _caption(row: pd.Series) -> str:
     """A card's caption: its ``caption`` column, else the fastai facts, else nothing."""
     if "caption" in row.index:
         return str(row["caption"] or "")
-    if all(f in row.index for f in _FACTS):
-        return fastai_caption(*(row[f] for f in _FACTS))
+    if all(f in row.index for f in FACT_COLUMNS):
+        return fastai_caption(*(row[f] for f in FACT_COLUMNS))
     return ""
-
-
-def frame_predictions(ev: "EvalSet", idx: np.ndarray | Sequence[int]) -> pd.DataFrame:
-    """Per-image prediction facts for rows ``idx`` of ``ev``.
-
-    Columns: ``image_id``, ``file_name``, ``seq_id``, ``frame_num``, ``predicted``,
-    ``p_predicted``, ``actual`` (the label set joined with "+").
-    """
-    idx = np.asarray(idx, dtype=np.int64)
-    probs = np.asarray(ev.probs[idx], dtype=np.float32)
-    pred = probs.argmax(axis=1) if len(idx) else np.zeros(0, dtype=np.int64)
-    classes = np.asarray(ev.classes, dtype=object)
-    labels = np.asarray(ev.labels[idx], dtype=bool)
-    actual = ["+".join(classes[row]) or "(no label)" for row in labels]
-    meta = ev.meta.iloc[idx]
-    return pd.DataFrame({
-        "image_id": meta["image_id"].astype(str).to_numpy(),
-        "file_name": meta["file_name"].astype(str).to_numpy(),
-        "seq_id": meta["seq_id"].astype(str).to_numpy(),
-        "frame_num": meta["frame_num"].to_numpy(),
-        "predicted": classes[pred] if len(idx) else np.zeros(0, dtype=object),
-        "p_predicted": probs[np.arange(len(idx)), pred] if len(idx) else np.zeros(0),
-        "actual": actual,
-    })
-
-
-def fastai_items(ev: "EvalSet", rows: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, *,
-                 largest: bool = True) -> pd.DataFrame:
-    """Gallery rows with the fastai caption facts, sorted by loss.
-
-    Columns ``image_id, file_name, seq_id, predicted, actual, loss, p_predicted, p_actual``;
-    ``image_grid`` writes the captions of the shown page. ``y_true``/``y_pred`` are the
-    full-length targets of ``ev`` under the page's policy; the loss is
-    ``analysis.ranking.losses`` against the scored actual class.
-    """
-    from analysis.ranking import losses
-
-    rows = np.asarray(rows, dtype=np.int64)
-    t, p = y_true[rows], y_pred[rows]
-    probs = np.asarray(ev.probs[rows], dtype=np.float64)
-    onehot = np.zeros(probs.shape, dtype=bool)
-    onehot[np.arange(len(rows)), t] = True
-    loss = losses(probs, onehot, actual=t) if len(rows) else np.zeros(0)
-    classes = np.asarray(ev.classes, dtype=object)
-    meta = ev.meta.iloc[rows]
-    p_pred = probs[np.arange(len(rows)), p]
-    p_act = probs[np.arange(len(rows)), t]
-    out = pd.DataFrame({
-        "image_id": meta["image_id"].astype(str).to_numpy(),
-        "file_name": meta["file_name"].astype(str).to_numpy(),
-        "seq_id": meta["seq_id"].astype(str).to_numpy(),
-        "predicted": classes[p], "actual": classes[t], "loss": loss,
-        "p_predicted": p_pred, "p_actual": p_act,
-    })
-    order = np.lexsort((np.arange(len(out)), -loss if largest else loss))
-    return out.iloc[order].reset_index(drop=True)
-
-
-def ranked_items(ev: "EvalSet", table: pd.DataFrame) -> pd.DataFrame:
-    """Gallery rows for a ``analysis.ranking.top_losses`` table (joined with file names)."""
-    rows = rows_of_ids(ev, table["image_id"].astype(str).to_numpy())
-    meta = ev.meta.iloc[rows]
-    out = pd.DataFrame({
-        "image_id": table["image_id"].astype(str).to_numpy(),
-        "file_name": meta["file_name"].astype(str).to_numpy(),
-        "seq_id": meta["seq_id"].astype(str).to_numpy(),
-    })
-    for col in _FACTS:
-        out[col] = table[col].to_numpy()
-    return out
 
 
 # --- dialogs --------------------------------------------------------------------------------
@@ -301,7 +185,7 @@ def capture_strip(ev: "EvalSet", seq_id: str, *, images_root: str | None,
 
     ``ev`` should be the unfiltered eval set so every frame shows, whatever the page filters.
     """
-    idx = capture_rows(ev, seq_id)
+    idx = ev.capture_rows(seq_id)
     st.markdown(f"**Capture `{seq_id}`** · {len(idx)} frame(s)")
     if not len(idx):
         st.info("No frames of this capture have predictions in this run.")

@@ -8,14 +8,17 @@ Two cache kinds, on purpose:
 - ``st.cache_resource`` for the large immutable objects (``Dataset``, ``Run``, ``EvalSet``):
   ``st.cache_data`` would pickle-copy a (n, C) probability array on every rerun, which alone
   breaks the 1 s budget on big runs. Callers must treat them as read-only.
-- ``st.cache_data`` for derived tables and figures (small, and copies keep pages honest).
+- ``st.cache_data`` for derived tables and figures (small, and copies keep pages honest):
+  ``cached_table(view, fn, *args, **kwargs)`` keys them on ``fn``'s qualified name, a digest
+  of its arguments and the view, so no argument can be left out of the key by hand.
 
-A SQLite connection is never cached: the corrections are read fresh whenever the database's
-mtime changes.
+This is the dashboard's only cache that lives across reruns; per-object look-ups (arg-max,
+targets, id and capture indexes) are memoised on the ``EvalSet`` itself. A SQLite connection
+is never cached: the corrections are read fresh whenever the database's mtime changes.
 """
 from __future__ import annotations
 
-import importlib
+import hashlib
 import json
 import logging
 import threading
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import streamlit as st
 
-from dashboard.state import ConfigError, Config
+from dashboard.config import Config, ConfigError
 from data.paths import resolve_images_root
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,28 +45,6 @@ Stamp = tuple[str, int, int]
 
 #: What a broken dataset, run or image raises while loading; ``app.py`` shows a friendly page.
 LOAD_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
-
-
-#: Slow first imports of modules that only some interactions need (scipy's clustering, for the
-#: confusion matrix's "cluster" order, takes ~0.9 s to import on the 2-core CI machine).
-_WARM_MODULES = ("scipy.cluster.hierarchy",)
-_warm_started = threading.Event()
-
-
-def warm_imports() -> None:
-    """Import ``_WARM_MODULES`` once, in a background thread, so no click pays for them."""
-    if _warm_started.is_set():
-        return
-    _warm_started.set()
-
-    def run() -> None:
-        for name in _WARM_MODULES:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # pragma: no cover (optional dependency absent)
-                log.debug("warm import of %s failed", name)
-
-    threading.Thread(target=run, name="traplens-warm-imports", daemon=True).start()
 
 
 def data_errors() -> tuple[type[BaseException], ...]:
@@ -322,7 +303,9 @@ def _full_evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | No
     dataset = _load_dataset_cached(ds)
     run = _load_run_cached(run_dir, run_st)
     corr = _corrections_cached(ds, fix) if fix is not None and fix[0][1] else None
-    return build_evalset(dataset, run, corrections=corr)
+    ev = build_evalset(dataset, run, corrections=corr)
+    ev.origin = ("evalset", ds, run_dir, run_st, fix)  # its files' stamps name its content
+    return ev
 
 
 def evalset(view: "ViewState", *, run: str | None = None, level: str = "image") -> "EvalSet":
@@ -351,6 +334,8 @@ def _evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None,
         from analysis.evalset import aggregate_sequences
 
         ev = aggregate_sequences(ev, how="mean")
+    if ev is not full:
+        ev.origin = (full.origin, kwargs, level)
     return ev
 
 
@@ -393,7 +378,7 @@ def _evaluate_cached(ds, run_dir, run_st, fix, kwargs, level, policy, n_resample
 
 #: View fields that change no table of the view's run: choosing a comparison run or presenter
 #: mode must not recompute every page (at 1 M images that is seconds). A table that depends on
-#: the comparison run puts ``run_version(view, view.compare)`` in its name.
+#: the comparison run gets it through an argument (its ``EvalSet``), which is part of the key.
 _KEY_IGNORES = ("vs", "present")
 
 
@@ -403,27 +388,96 @@ def _table_key(view: "ViewState") -> tuple:
 
 
 def run_version(view: "ViewState", run: str) -> str:
-    """``run`` and its files' mtimes and sizes, for names of tables that depend on that run."""
+    """``run`` and its files' mtimes and sizes: a readable label of the run's current files."""
     stamps = _run_stamp(Path(view.runs_dir) / run)
     return run + ":" + ",".join(f"{m}-{n}" for _, m, n in stamps)
 
 
-def cached_table(name: str, view: "ViewState", fn, *args: Any, **kwargs: Any) -> Any:
-    """Cache ``fn(*args, **kwargs)`` (a page's derived table or figure) for this view.
+def _feed(h: Any, value: Any) -> None:
+    """Feed ``value`` into the hash ``h``, tagged by type so ``1``, ``"1"`` and ``[1]`` differ."""
+    import pandas as pd
 
-    ``name`` must identify ``fn`` together with any argument that is not part of the view
-    (e.g. ``f"rank_pairs:k={k}"``): only ``name``, the view and its files' stamps form the key;
-    ``fn``, ``args`` and ``kwargs`` are not hashed.
+    from analysis.evalset import EvalSet
+
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        h.update(f"{type(value).__name__}:{value!r};".encode())
+    elif isinstance(value, np.generic):
+        h.update(f"np.{value.dtype.str}:{value.item()!r};".encode())
+    elif isinstance(value, EvalSet):
+        h.update(b"EvalSet:" + value.fingerprint().encode() + b";")
+    elif isinstance(value, np.ndarray):
+        h.update(f"ndarray:{value.dtype.str}:{value.shape};".encode())
+        if value.dtype.hasobject:
+            for item in value.ravel():
+                _feed(h, item)
+        else:
+            h.update(np.ascontiguousarray(value).view(np.uint8).reshape(-1).data)
+    elif isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+        frame = value.to_frame() if isinstance(value, (pd.Series, pd.Index)) else value
+        h.update(f"{type(value).__name__}:{list(frame.columns)!r}:"
+                 f"{[str(t) for t in frame.dtypes]!r};".encode())
+        h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().data)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        h.update(f"{type(value).__name__}[{len(items)}];".encode())
+        for item in items:
+            _feed(h, item)
+    elif isinstance(value, dict):
+        h.update(f"dict[{len(value)}];".encode())
+        for k in sorted(value, key=repr):
+            _feed(h, k)
+            _feed(h, value[k])
+    elif callable(value):
+        h.update(b"fn:" + _function_name(value).encode() + b";")
+    else:
+        raise TypeError(f"cached_table: cannot derive a cache key from a {type(value).__name__} "
+                        f"argument ({value!r:.80}); pass arrays, tables, EvalSets or plain values")
+
+
+def _function_name(fn: Any) -> str:
+    """``module.qualname`` of a module-level function; refuses closures and lambdas, whose
+    captured values would not be part of the key."""
+    import functools
+
+    if isinstance(fn, functools.partial):
+        h = hashlib.blake2b(digest_size=16)
+        _feed(h, (fn.args, fn.keywords))
+        return f"partial({_function_name(fn.func)}, {h.hexdigest()})"
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+    if "<" in name or getattr(fn, "__closure__", None):
+        raise TypeError(f"cached_table: {name} is a lambda or closure; pass a module-level "
+                        "function and its inputs as arguments, so they key the cache")
+    return name
+
+
+def call_key(fn: Any, args: tuple = (), kwargs: dict | None = None) -> str:
+    """The cache key of ``fn(*args, **kwargs)``: the function's qualified name and a digest of
+    every argument (``EvalSet.fingerprint`` for eval sets, the bytes of arrays and tables).
+
+    Two calls share a cached result only when this key, and the view's, are equal.
     """
-    return _cached_table(name, _table_key(view), fn, args, kwargs)
+    h = hashlib.blake2b(digest_size=20)
+    _feed(h, tuple(args))
+    _feed(h, dict(kwargs or {}))
+    return f"{_function_name(fn)}:{h.hexdigest()}"
+
+
+def cached_table(view: "ViewState", fn, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` (a page's derived table), cached for this view.
+
+    The key is :func:`call_key` (``fn``'s qualified name plus a digest of its arguments) and
+    the view's files and filters: no hand-typed name, so an argument cannot be forgotten.
+    ``fn`` must be a module-level function (``functools.partial`` of one is fine).
+    """
+    return _cached_table(call_key(fn, args, kwargs), _table_key(view), fn, args, kwargs)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cached_table(name: str, key: tuple, _fn, _args, _kwargs):
+def _cached_table(call: str, key: tuple, _fn, _args, _kwargs):
     return _fn(*_args, **_kwargs)
 
 
-def cached_figure(name: str, view: "ViewState", fn, *args: Any, **kwargs: Any):
+def cached_figure(view: "ViewState", fn, *args: Any, **kwargs: Any):
     """Like ``cached_table`` for a Plotly figure builder; returns a fresh ``go.Figure``.
 
     Use this (not ``cached_table``) for figures: a pickled figure comes back with its layout
@@ -433,10 +487,10 @@ def cached_figure(name: str, view: "ViewState", fn, *args: Any, **kwargs: Any):
     """
     import plotly.io as pio
 
-    key = _table_key(view)
-    return pio.from_json(_cached_figure_json(name, key, fn, args, kwargs))
+    return pio.from_json(_cached_figure_json(call_key(fn, args, kwargs), _table_key(view),
+                                             fn, args, kwargs))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def _cached_figure_json(name: str, key: tuple, _fn, _args, _kwargs) -> str:
+def _cached_figure_json(call: str, key: tuple, _fn, _args, _kwargs) -> str:
     return _fn(*_args, **_kwargs).to_json()

@@ -28,10 +28,8 @@ components.stop_if_empty(ev)
 left, right = st.columns(2)
 with left:
     n_bins = st.select_slider("Bins", [5, 10, 15, 20, 30], value=15, key="cal_bins")
-    bins = loaders.cached_table(f"cal:rel:{n_bins}", view, reliability, ev, n_bins=n_bins,
-                                policy=view.policy)
-    overall = loaders.cached_table(f"cal:ece:{n_bins}", view, ece, ev, n_bins=n_bins,
-                                   policy=view.policy)
+    bins = loaders.cached_table(view, reliability, ev, n_bins=n_bins, policy=view.policy)
+    overall = loaders.cached_table(view, ece, ev, n_bins=n_bins, policy=view.policy)
     st.plotly_chart(reliability_figure(bins, ece=overall), config={"displayModeBar": False})
     components.metric_card("Expected calibration error", overall,
                            help="mean |accuracy - confidence| over bins, weighted by images")
@@ -41,12 +39,12 @@ with right:
                               format_func=TARGETS.get,
                               help="96.6 % = volunteer consensus accuracy "
                                    "(Norouzzadeh et al. 2018)")
-    curve = loaders.cached_table("cal:coverage", view, coverage_curve, ev, policy=view.policy)
+    curve = loaders.cached_table(view, coverage_curve, ev, policy=view.policy)
     st.plotly_chart(coverage_figure(curve, targets=[float(target)]),
                     config={"displayModeBar": False})
 
-th = loaders.cached_table(f"cal:thresholds:{target}", view, class_thresholds, ev,
-                          target_precision=float(target), policy=view.policy)
+th = loaders.cached_table(view, class_thresholds, ev, target_precision=float(target),
+                          policy=view.policy)
 tot = th.attrs
 st.subheader(f"Per-class thresholds for {TARGETS[target]} precision")
 c1, c2, c3 = st.columns(3)
@@ -64,8 +62,8 @@ st.markdown(f"With per-class thresholds, **{tot['n_accepted'] / max(tot['n'], 1)
             f"{noun} could be labelled by the model at {TARGETS[target]} precision; "
             f"**{tot['n_left']:,}** still need a person.")
 
-cal = loaders.cached_table(f"cal:per_class_ece:{n_bins}", view, per_class_ece, ev,
-                           n_bins=n_bins, policy=view.policy)[["class", "ece"]]
+cal = loaders.cached_table(view, per_class_ece, ev, n_bins=n_bins,
+                           policy=view.policy)[["class", "ece"]]
 table = th.merge(cal, on="class", how="left")
 table = table[table["n_predicted"] > 0].sort_values("n_left", ascending=False, kind="stable")
 st.dataframe(table, hide_index=True, column_config={

@@ -7,6 +7,7 @@ import streamlit as st
 
 from analysis.compare import compare
 from analysis.confusion import top_n_other
+from analysis.gallery import fastai_items
 from analysis.plots import compare_f1_figure, confusion_figure, fit_grid
 from dashboard import components, loaders, state
 
@@ -24,8 +25,7 @@ ev_b = loaders.evalset(view, run=view.compare)
 st.caption(f"A = **{view.run}**, B = **{view.compare}**, on the images both runs predicted "
            f"({view.policy} policy; intervals: paired bootstrap over captures).")
 components.stop_if_empty(ev_a, ev_b)
-res = loaders.cached_table(f"compare:{loaders.run_version(view, view.compare)}", view, compare,
-                           ev_a, ev_b, policy=view.policy, n_resamples=200)
+res = loaders.cached_table(view, compare, ev_a, ev_b, policy=view.policy, n_resamples=200)
 
 c = st.columns(4)
 with c[0]:
@@ -66,8 +66,8 @@ tabs = st.tabs([f"Fixed by B ({res['n_fixed']:,})", f"Broken by B ({res['n_broke
 for tab, key, ids in ((tabs[0], "cmp_fixed", res["fixed"]), (tabs[1], "cmp_broken",
                                                                res["broken"])):
     with tab:
-        rows = components.rows_of_ids(ev_b, ids) if len(ids) else np.zeros(0, np.int64)
-        items = components.fastai_items(ev_b, rows, y_true, y_pred)
+        rows = ev_b.rows_of(ids) if len(ids) else np.zeros(0, np.int64)
+        items = fastai_items(ev_b, rows, y_true, y_pred)
         components.image_grid(items, key=key, images_root=view.images_root,
                               capture_ev=loaders.full_evalset(view, run=view.compare),
                               per_page=12, legend="B's " + components.FASTAI_LEGEND.lower(),

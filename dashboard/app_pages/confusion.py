@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from analysis.confusion import OTHER, cell_mask, class_order, most_confused, top_n_other
+from analysis.gallery import fastai_items
 from analysis.plots import confusion_figure, fit_grid
 from dashboard import components, loaders, state
 
@@ -49,11 +50,9 @@ with c4:
     state.set_param("cm_log", None if log_color else "0")
 
 shown_cm, shown = top_n_other(cm, classes, n=int(top_n))
-order = loaders.cached_table(f"cm_order:{order_by}:{top_n}:{view.level}", view, class_order,
-                             shown_cm, shown, by=order_by)
-fig = loaders.cached_figure(f"cm_fig:{order_by}:{top_n}:{norm}:{log_color}:{view.level}", view,
-                           confusion_figure, shown_cm, shown, normalize=norm,
-                           log_color=log_color, order=order)
+order = loaders.cached_table(view, class_order, shown_cm, shown, by=order_by)
+fig = loaders.cached_figure(view, confusion_figure, shown_cm, shown, normalize=norm,
+                            log_color=log_color, order=order)
 
 
 def pick(key: str, cell: str | None) -> None:
@@ -84,7 +83,7 @@ with left:
     pick("cm_last_point", clicked_cell(points[0]) if points else None)
 with right:
     st.markdown("**Most confused**")
-    top = loaders.cached_table(f"cm_most:{view.level}", view, most_confused, cm, classes, k=15)
+    top = loaders.cached_table(view, most_confused, cm, classes, k=15)
     rows = st.dataframe(top, key="cm_most", on_select="rerun", selection_mode="single-row",
                         hide_index=True, width="stretch",
                         column_config={"rate": st.column_config.NumberColumn(format="%.2f")})
@@ -116,7 +115,7 @@ h1.subheader(f"actual {names[0]} → predicted {names[1]}: {int(mask.sum()):,} {
 if h2.button("Clear", key="cm_clear", icon=":material/close:"):
     state.set_param("cm_cell", None)
     st.rerun()
-items = components.fastai_items(ev, np.flatnonzero(mask), y_true, y_pred)
+items = fastai_items(ev, np.flatnonzero(mask), y_true, y_pred)
 components.image_grid(items, key="cm_gal", images_root=view.images_root,
                       capture_ev=loaders.full_evalset(view), legend=components.FASTAI_LEGEND,
                       empty="No images in this cell.")

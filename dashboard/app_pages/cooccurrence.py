@@ -11,6 +11,7 @@ import streamlit as st
 
 from analysis.cooccurrence import cooccurrence, pair_stats, rank_pairs
 from analysis.evalset import targets
+from analysis.gallery import fastai_items
 from analysis.plots import cooccurrence_figure, fit_grid
 from dashboard import components, loaders, state
 
@@ -47,13 +48,13 @@ st.caption("Species annotated together (zebra with wildebeest herds): a single-l
            "charges the model for naming the other species that is really there.")
 components.stop_if_empty(ev)
 
-pairs = loaders.cached_table("cooc:rank_pairs", view, rank_pairs, ev, policy=view.policy,
+pairs = loaders.cached_table(view, rank_pairs, ev, policy=view.policy,
                              k=None, min_together=1)
 left, right = st.columns([3, 2])
 with left:
     by = st.segmented_control("Count", ["image", "capture"], key="cooc_by", default="image",
                               required=True, help="images with both species, or captures")
-    matrix = loaders.cached_table(f"cooc:matrix:{by}", view, cooccurrence, ev, by=by)
+    matrix = loaders.cached_table(view, cooccurrence, ev, by=by)
     present = np.flatnonzero(np.diag(matrix) > 0)
     fig = cooccurrence_figure(matrix, ev.classes, order=present,
                               title=f"Species annotated together ({by}s)")
@@ -95,7 +96,7 @@ tabs = st.tabs([f"Explained: {b} is there too ({int(explained.sum())})",
                 f"Unexplained ({int(unexplained.sum())})"])
 for tab, rows, key in ((tabs[0], explained, "cooc_exp"), (tabs[1], unexplained, "cooc_unexp")):
     with tab:
-        items = components.fastai_items(ev, np.flatnonzero(rows), y_true, y_pred)
+        items = fastai_items(ev, np.flatnonzero(rows), y_true, y_pred)
         components.image_grid(items, key=key, images_root=view.images_root,
                               capture_ev=loaders.full_evalset(view), per_page=12,
                               legend=components.FASTAI_LEGEND + " (actual = first label)",

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.confusion import most_confused
-from dashboard import components, loaders, state
+from dashboard import components, loaders, sidebar, state
 
 view = state.current()
 ev = loaders.evalset(view)
@@ -40,8 +40,7 @@ y_true, y_pred = loaders.targets(view)
 cm = loaders.confusion(view)
 with left:
     st.subheader("Five most confused pairs")
-    top = loaders.cached_table("overview:most_confused5", view, most_confused, cm, ev.classes,
-                               k=5)
+    top = loaders.cached_table(view, most_confused, cm, ev.classes, k=5)
     if top.empty:
         st.success("No confusions in this view.")
     for r in top.itertuples(index=False):
@@ -56,8 +55,8 @@ with left:
 def cooccurrence_card() -> None:
     from analysis.cooccurrence import rank_pairs
 
-    pairs = loaders.cached_table("overview:rank_pairs1", view, rank_pairs, ev,
-                                 policy=view.policy, k=1, min_together=5)
+    pairs = loaders.cached_table(view, rank_pairs, ev, policy=view.policy, k=1,
+                                 min_together=5)
     if pairs.empty or not pairs["a_to_b_with_b"].iloc[0]:
         components.link_card("Co-occurrence", "No confusion here is explained by species "
                              "annotated together.", "app_pages/cooccurrence.py")
@@ -75,8 +74,7 @@ def sequence_card() -> None:
     from analysis.sequences import suspects
 
     empty = "empty" if "empty" in ev.classes else None
-    table = loaders.cached_table(f"overview:suspects:{empty}", view, suspects, ev,
-                                 empty_class=empty)
+    table = loaders.cached_table(view, suspects, ev, empty_class=empty)
     kinds = table["kind"].value_counts() if len(table) else pd.Series(dtype=int)
     body = (", ".join(f"{int(n):,} {k.replace('_', ' ')}" for k, n in kinds.items())
             + " suspects" if len(kinds) else "No label suspects found in captures.")
@@ -91,7 +89,7 @@ SLICE_BY = {"site": "location", "season": "season", "day / night": "day_night"}
 
 
 def _focus(col: str, pick_key: str) -> None:
-    state.set_slice(col, st.session_state[pick_key])
+    sidebar.set_slice(col, st.session_state[pick_key])
 
 
 def worst_slices() -> None:
@@ -100,8 +98,7 @@ def worst_slices() -> None:
     by = state.url_widget(st.segmented_control, "Worst by", list(SLICE_BY), key="ov_slice",
                           default="site", required=True) or "site"
     col = SLICE_BY[by]
-    table = loaders.cached_table(f"overview:slices:{col}", view, slice_table, ev, by=col,
-                                 policy=view.policy)
+    table = loaders.cached_table(view, slice_table, ev, by=col, policy=view.policy)
     num = st.column_config.NumberColumn
     st.dataframe(table.head(5)[[col, "n", "accuracy", "macro_f1"]], hide_index=True,
                  column_config={col: by, "n": "images", "accuracy": num(format="%.3f"),

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from analysis.gallery import fastai_items
 from analysis.plots import f1_bar
 from dashboard import components, loaders, state
 
@@ -68,7 +69,7 @@ kind = st.segmented_control("Errors", ["missed", "false alarms"], default="misse
 c = ev.classes.index(current)
 y_true, y_pred = loaders.targets(view, level=view.level)
 mask = (y_true == c) & (y_pred != c) if kind != "false alarms" else (y_pred == c) & (y_true != c)
-items = components.fastai_items(ev, np.flatnonzero(mask), y_true, y_pred)
+items = fastai_items(ev, np.flatnonzero(mask), y_true, y_pred)
 st.subheader(f"{current}: {kind or 'missed'} ({len(items):,})")
 components.image_grid(items, key="pc_gal", images_root=view.images_root,
                       capture_ev=loaders.full_evalset(view), legend=components.FASTAI_LEGEND,

@@ -36,7 +36,7 @@ components.stop_if_empty(ev)
 
 left, right = st.columns([2, 3])
 with left:
-    frames = loaders.cached_table("seq:frames", view, frame_accuracy, ev, policy=view.policy)
+    frames = loaders.cached_table(view, frame_accuracy, ev, policy=view.policy)
     st.plotly_chart(frame_accuracy_figure(frames), config={"displayModeBar": False})
 with right:
     how = state.url_widget(st.segmented_control, "Capture score from its frames",
@@ -45,8 +45,7 @@ with right:
     image = loaders.evaluate(view, level="image")
     # "mean" is what loaders.evaluate (the Overview's capture row) already computed and cached
     seq = loaders.evaluate(view, level="sequence") if how == "mean" else loaders.cached_table(
-        f"seq:evaluate:{how}", view, evaluate, ev, policy=view.policy, level="sequence",
-        aggregation=how)
+        view, evaluate, ev, policy=view.policy, level="sequence", aggregation=how)
     table = pd.DataFrame({"images": scores(image), f"captures ({how})": scores(seq)})
     st.table(table)
     gain = seq["accuracy"] - image["accuracy"]
@@ -54,8 +53,8 @@ with right:
                 f"**{gain:+.1%}** and macro F1 by **{seq['macro_f1'] - image['macro_f1']:+.3f}**.")
 
 st.subheader("Suspect labels")
-sus = loaders.cached_table("seq:suspects", view, suspects,
-                           ev, empty_class="empty" if "empty" in ev.classes else None)
+sus = loaders.cached_table(view, suspects, ev,
+                           empty_class="empty" if "empty" in ev.classes else None)
 counts = sus["kind"].value_counts()
 kind = state.url_widget(
     st.segmented_control, "Kind", ["all", *KINDS], key="seq_kind", default="all",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from analysis.gallery import ranked_items
 from analysis.ranking import top_losses
 from dashboard import components, loaders, state
 
@@ -48,10 +49,9 @@ if predicted != ANY:
     mask &= y_pred == classes.index(predicted)
 if only_wrong:
     mask &= y_true != y_pred
-key = f"top_losses:{actual}:{predicted}:{order}:{only_wrong}"
-table = loaders.cached_table(key, view, top_losses, ev, k=MAX_ROWS,
+table = loaders.cached_table(view, top_losses, ev, k=MAX_ROWS,
                              largest=order != "smallest", mask=mask)
-items = components.ranked_items(ev, table)
+items = ranked_items(ev, table)
 components.image_grid(items, key="tl_gal", images_root=view.images_root,
                       capture_ev=loaders.full_evalset(view), legend=components.FASTAI_LEGEND,
                       per_page=24, empty="No images match these filters.")

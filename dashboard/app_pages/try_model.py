@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from analysis.gallery import frame_predictions
 from dashboard import components, loaders, state
 from data.images import ImageError, UnsafePath, open_image, open_in_root
 from data.paths import cache_dir
@@ -71,7 +72,7 @@ try:
         ids = ev.meta["image_id"].astype(str).tolist()[:1000]
         pick = state.url_widget(st.selectbox, "Dataset image (the first 1,000 of this view)",
                                 ids, key="try_image", default=ids[0])
-        known = components.frame_predictions(ev, [ids.index(pick)]).iloc[0]
+        known = frame_predictions(ev, [ids.index(pick)]).iloc[0]
         image = open_in_root(view.images_root or "", known["file_name"])
 except (ImageError, UnsafePath, OSError) as exc:
     st.error(f"This image cannot be opened: {getattr(exc, 'reason', exc)}. Try another file.",

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dashboard import loaders
-from dashboard.state import Config, ConfigError, ViewState
+from dashboard.config import Config, ConfigError
+from dashboard.state import ViewState
 
 
 def _view(demo, runs, run="synthetic", **kw) -> ViewState:
@@ -115,3 +116,42 @@ def test_corrections_apply_only_when_toggled(demo_small, dashboard_runs):
     assert [c for c, on in zip(fixed.classes, fixed.labels[row]) if on] == [new]
     plain = loaders.evalset(view)
     assert [c for c, on in zip(plain.classes, plain.labels[0]) if on] == labels
+
+
+def _top_rows(probs, *, k):
+    """A stand-in derived table: the k rows with the largest first-column probability."""
+    return np.argsort(-probs[:, 0], kind="stable")[:k].tolist()
+
+
+def test_cached_table_keys_on_every_argument(demo_small, dashboard_runs):
+    """Two calls that differ only in an argument (positional, keyword, array content or eval
+    set) never share a cached result; identical calls do."""
+    from analysis.evalset import targets
+
+    view = _view(demo_small, dashboard_runs)
+    ev = loaders.evalset(view)
+    probs = np.asarray(ev.probs[:50], dtype=np.float64)
+    three = loaders.cached_table(view, _top_rows, probs, k=3)
+    assert three == _top_rows(probs, k=3)
+    assert loaders.cached_table(view, _top_rows, probs, k=5) == _top_rows(probs, k=5)
+    flipped = probs[::-1].copy()  # same shape and dtype, other content
+    assert loaders.cached_table(view, _top_rows, flipped, k=3) == _top_rows(flipped, k=3) \
+        != three
+    assert loaders.cached_table(view, _top_rows, probs, k=3) == three
+    # eval sets key by what they were built from: the test split is another set
+    test = loaders.evalset(view.with_(split="test"))
+    assert ev.fingerprint() != test.fingerprint()
+    for e in (ev, test):
+        got = loaders.cached_table(view, targets, e, policy="primary")
+        assert len(got[0]) == len(e)
+    assert loaders.call_key(targets, (ev,), {"policy": "set"}) != loaders.call_key(
+        targets, (ev,), {"policy": "primary"})
+
+
+def test_cached_table_refuses_closures(demo_small, dashboard_runs):
+    view = _view(demo_small, dashboard_runs)
+    k = 3
+    with pytest.raises(TypeError, match="lambda or closure"):
+        loaders.cached_table(view, lambda: k)
+    with pytest.raises(TypeError, match="cannot derive a cache key"):
+        loaders.cached_table(view, _top_rows, object(), k=1)

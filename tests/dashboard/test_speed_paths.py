@@ -7,6 +7,7 @@ import pytest
 
 from analysis.compare import compare
 from analysis.evalset import evalset_from_arrays
+from analysis.gallery import fastai_items
 from dashboard import components, loaders
 from tests.synth import make_arrays
 
@@ -24,29 +25,11 @@ def ev():
                                image_ids=meta["image_id"].to_numpy(dtype=object))
 
 
-@pytest.mark.parametrize("categorical", [True, False])
-def test_capture_rows_match_a_scan(ev, categorical):
-    if not categorical:
-        ev.meta["seq_id"] = ev.meta["seq_id"].astype(str)
-    seq = ev.meta["seq_id"].astype(str).to_numpy()
-    for seq_id in ["cap0", "cap7", seq[-1], "no-such-capture"]:
-        assert components.capture_rows(ev, seq_id).tolist() == \
-            np.flatnonzero(seq == seq_id).tolist()
-
-
-def test_rows_of_ids_and_memo_follow_the_object(ev):
-    want = [5, 0, -1, 299]
-    ids = [ev.image_ids[5], ev.image_ids[0], "unknown", ev.image_ids[299]]
-    assert components.rows_of_ids(ev, ids).tolist() == want
-    other = ev.subset(np.arange(len(ev))[::-1].copy())  # another object: its own lookup
-    assert components.rows_of_ids(other, ids).tolist() == [294, 299, -1, 0]
-
-
 def test_gallery_caption_from_facts_equals_fastai_caption(ev):
     from analysis.evalset import targets
 
     y_true, y_pred = targets(ev, policy="set")
-    items = components.fastai_items(ev, np.flatnonzero(y_true != y_pred), y_true, y_pred)
+    items = fastai_items(ev, np.flatnonzero(y_true != y_pred), y_true, y_pred)
     row = items.iloc[0]
     assert components._caption(row) == components.fastai_caption(
         row["predicted"], row["actual"], row["loss"], row["p_predicted"], row["p_actual"])
