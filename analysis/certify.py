@@ -25,16 +25,24 @@ threshold). Frames of one capture therefore count once when they agree.
 Choosing among thresholds without losing the guarantee
 ------------------------------------------------------
 Testing many thresholds and keeping the lowest that passes would over-state the guarantee.
-Thresholds are instead tested in a fixed sequence from strict to loose and the search stops
-at the first failure ("fixed-sequence testing", as in Learn-then-Test, Angelopoulos et al.
-2021), which keeps the error rate at ``1 - confidence`` without any correction. The sequence
-depends only on the scores and captures, never on the labels: it starts at the strictest
-threshold whose ``n_eff`` would pass with an observed error rate of half the allowed one
-(:func:`captures_needed` at precision ``1 - (1 - target) / 2``: 223 captures for 95 % at
-95 %), or at all of a smaller class's predictions, but never below what a perfect record needs
-(``n_eff >= log(alpha) / log(target)``, 59 captures); it takes a step each time ``n_eff`` has
-grown by ``step`` (10 %), so one unlucky bin does not end the search. (Starting at the very
-strictest thresholds would demand a perfect record from the first few dozen captures.)
+Thresholds are instead tested in fixed sequences, each stopping at its first failure
+("fixed-sequence testing", as in Learn-then-Test, Angelopoulos et al. 2021), which keeps the
+error rate of a sequence at its level without any correction. The sequences depend only on
+the scores and captures, never on the labels. Two run side by side, each at ``alpha / 2``
+(Bonferroni), and the looser of their certified thresholds is kept:
+
+- strict to loose, for precision that falls as the threshold loosens: it starts at the
+  strictest threshold whose ``n_eff`` would pass with an observed error rate of half the
+  allowed one (:func:`captures_needed` at precision ``1 - (1 - target) / 2``), or at all of a
+  smaller class's predictions, and takes a step each time ``n_eff`` has grown by ``step``
+  (10 %), so one unlucky bin does not end the search (starting at the very strictest
+  thresholds would demand a perfect record from the first few dozen captures);
+- loose to strict, for a class whose precision is nearly flat: it starts with all the class's
+  predictions and steps each time ``n_eff`` has shrunk by ``step``.
+
+Neither tests a threshold whose ``n_eff`` is below what a perfect record needs
+(``log(alpha / 2) / log(target)``, 72 captures at 95 %/95 %). Bounds are reported at the level
+they were tested at, ``1 - alpha / 2``.
 
 Scores are binned on ``n_bins`` equal-width bins of [0, 1] (default 4096, finer than float16
 resolution near 1); thresholds are bin edges ``b / n_bins``, applied as ``prob >= threshold``.
@@ -152,30 +160,52 @@ def _pair_sums(groups: np.ndarray, pred: np.ndarray, key: np.ndarray, size: int)
     return out
 
 
-def _sequence_choice(n_eff: np.ndarray, lower: np.ndarray, *, n_start: np.ndarray,
-                     step: float, target: float) -> np.ndarray:
-    """Index (in strict-to-loose order) of the certified bin per class, -1 when none.
-
-    ``n_eff``, ``lower``: (C, B) in strict-to-loose order. Grid points are where the running
-    maximum of ``n_eff`` first reaches ``n_start * step**j`` (labels play no part), plus the
-    loosest non-empty bin; the choice is the last grid point before the first failing one.
-    """
-    c, b = n_eff.shape
-    run = np.maximum.accumulate(n_eff, axis=1)
-    start = np.asarray(n_start, dtype=np.float64)[:, None] * (1 - 1e-9)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lev = np.where(run >= start, np.floor(np.log(run / start) / np.log(step) + 1e-9), -1)
-    grid = np.zeros((c, b), bool)
-    grid[:, 0] = lev[:, 0] >= 0
-    grid[:, 1:] = lev[:, 1:] > lev[:, :-1]
-    has = run[:, -1] >= start[:, 0]
-    grid[has, -1] = True
-    ok = lower >= target
+def _first_failure_choice(grid: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per row, the last grid column before the first failing grid column (-1: none)."""
+    c, b = grid.shape
     fail = grid & ~ok
     first_fail = np.where(fail.any(axis=1), fail.argmax(axis=1), b)
-    idx = np.arange(b)
-    cand = grid & ok & (idx[None, :] < first_fail[:, None])
+    cand = grid & ok & (np.arange(b)[None, :] < first_fail[:, None])
     return np.where(cand.any(axis=1), b - 1 - cand[:, ::-1].argmax(axis=1), -1)
+
+
+def _grid_points(n_eff: np.ndarray, start: np.ndarray, step: float) -> np.ndarray:
+    """Columns where the running maximum of ``n_eff`` first reaches ``start * step**j``,
+    plus the last column when it reaches ``start`` at all (labels play no part)."""
+    run = np.maximum.accumulate(n_eff, axis=1)
+    s = np.asarray(start, dtype=np.float64)[:, None] * (1 - 1e-9)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lev = np.where(run >= s, np.floor(np.log(run / s) / np.log(step) + 1e-9), -1)
+    grid = np.zeros(n_eff.shape, bool)
+    grid[:, 0] = lev[:, 0] >= 0
+    grid[:, 1:] = lev[:, 1:] > lev[:, :-1]
+    grid[run[:, -1] >= s[:, 0], -1] = True
+    return grid
+
+
+def _sequence_choice(n_eff: np.ndarray, lower: np.ndarray, *, n_start: np.ndarray,
+                     n_min: float, step: float, target: float) -> np.ndarray:
+    """Column (strict-to-loose order) of the certified bin per class, -1 when none.
+
+    Two fixed sequences, each run at half the error rate (``lower`` must be computed at
+    ``1 - alpha / 2``): strict to loose from ``n_start``, and loose to strict from all the
+    class's predictions while ``n_eff >= n_min``; the looser of their choices wins.
+    """
+    ok = lower >= target
+    down = _first_failure_choice(_grid_points(n_eff, n_start, step), ok)
+    # Loose to strict: columns reversed; grid where n_eff has shrunk by another factor step.
+    rev = n_eff[:, ::-1]
+    total = rev[:, :1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lev = np.where((rev >= n_min) & (total > 0),
+                       np.floor(np.log(total / np.maximum(rev, 1e-300)) / np.log(step)), -1)
+    grid_up = np.zeros(rev.shape, bool)
+    grid_up[:, 0] = lev[:, 0] >= 0
+    grid_up[:, 1:] = (lev[:, 1:] > np.maximum.accumulate(lev, axis=1)[:, :-1]) & (lev[:, 1:] >= 0)
+    up = _first_failure_choice(grid_up, ok[:, ::-1])
+    b = n_eff.shape[1]
+    up = np.where(up >= 0, b - 1 - up, -1)
+    return np.maximum(down, up)
 
 
 def certify(probs: np.ndarray, labels: np.ndarray, *, captures: np.ndarray | None,
@@ -272,16 +302,18 @@ def certify(probs: np.ndarray, labels: np.ndarray, *, captures: np.ndarray | Non
         prec = np.where(k_acc > 0, k_hit / k_acc, 0.0)
     lower = np.zeros_like(n_eff)
     alpha = 1 - confidence
-    n_min = np.log(alpha) / np.log(target)
+    half = 1 - alpha / 2  # each of the two fixed sequences runs at alpha / 2
+    n_min = np.log(alpha / 2) / np.log(target)
     # Only bins where n_eff can pass are evaluated (the beta quantile is the costly part).
     live = (n_eff >= n_min * (1 - 1e-9)) & (prec > target)
     lower[live] = precision_lower_bound(prec[live] * n_eff[live], n_eff[live],
-                                        confidence=confidence)
+                                        confidence=half)
     # The sequence starts where half the allowed error rate would pass (or, for a class with
     # fewer captures, at all its predictions), never below what a perfect record needs.
-    n_half = captures_needed(1 - (1 - target) / 2, target=target, confidence=confidence)[0]
+    n_half = captures_needed(1 - (1 - target) / 2, target=target, confidence=half)[0]
     n_start = np.maximum(np.minimum(n_half, n_eff.max(axis=1)), n_min)
-    chosen = _sequence_choice(n_eff, lower, n_start=n_start, step=step, target=target)
+    chosen = _sequence_choice(n_eff, lower, n_start=n_start, n_min=n_min, step=step,
+                              target=target)
     # Point estimate: the loosest bin whose observed precision reaches the target.
     reach = (prec >= target) & (k_acc > 0)
     point = np.where(reach.any(axis=1), n_bins - 1 - reach[:, ::-1].argmax(axis=1), -1)
@@ -298,7 +330,7 @@ def certify(probs: np.ndarray, labels: np.ndarray, *, captures: np.ndarray | Non
             row["point_threshold"] = float((n_bins - 1 - pb) / n_bins)
             row["point_coverage"] = float(k_acc[j, pb] / n_pred[j])
             row["point_precision_lower_bound"] = float(precision_lower_bound(
-                prec[j, pb] * n_eff[j, pb], n_eff[j, pb], confidence=confidence))
+                prec[j, pb] * n_eff[j, pb], n_eff[j, pb], confidence=half))
         if b >= 0:
             row.update(threshold=float((n_bins - 1 - b) / n_bins),
                        precision_lower_bound=float(lower[j, b]), precision=float(prec[j, b]),
@@ -309,12 +341,12 @@ def certify(probs: np.ndarray, labels: np.ndarray, *, captures: np.ndarray | Non
                 best = int(np.argmax(np.where(tested, lower[j], -1)))
                 row["precision_lower_bound"] = float(lower[j, best])
                 row["precision"] = float(prec[j, best])
-                need = captures_needed(prec[j, best], target=target, confidence=confidence)[0]
+                need = captures_needed(prec[j, best], target=target, confidence=half)[0]
             else:  # too few captures for even a perfect record: judge the pooled precision
                 row["precision"] = float(prec[j, -1])
                 row["precision_lower_bound"] = float(precision_lower_bound(
-                    prec[j, -1] * n_eff[j, -1], n_eff[j, -1], confidence=confidence))
-                need = captures_needed(prec[j, -1], target=target, confidence=confidence)[0]
+                    prec[j, -1] * n_eff[j, -1], n_eff[j, -1], confidence=half))
+                need = captures_needed(prec[j, -1], target=target, confidence=half)[0]
             row["captures_needed"] = None if np.isnan(need) else int(need)
         rows.append(row)
     n_acc = sum(r["n_accepted"] for r in rows)
