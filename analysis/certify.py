@@ -37,8 +37,9 @@ the scores and captures, never on the labels. Two run side by side, each at ``al
   smaller class's predictions, and takes a step each time ``n_eff`` has grown by ``step``
   (10 %), so one unlucky bin does not end the search (starting at the very strictest
   thresholds would demand a perfect record from the first few dozen captures);
-- loose to strict, for a class whose precision is nearly flat: it starts with all the class's
-  predictions and steps each time ``n_eff`` has shrunk by ``step``.
+- loose to strict, for a class whose precision is nearly flat: its first test accepts all
+  the class's predictions (threshold 0); if it passes, nothing looser exists, and if it fails
+  the sequence stops, so it is a single test.
 
 Neither tests a threshold whose ``n_eff`` is below what a perfect record needs
 (``log(alpha / 2) / log(target)``, 72 captures at 95 %/95 %). Bounds are reported at the level
@@ -188,23 +189,15 @@ def _sequence_choice(n_eff: np.ndarray, lower: np.ndarray, *, n_start: np.ndarra
     """Column (strict-to-loose order) of the certified bin per class, -1 when none.
 
     Two fixed sequences, each run at half the error rate (``lower`` must be computed at
-    ``1 - alpha / 2``): strict to loose from ``n_start``, and loose to strict from all the
-    class's predictions while ``n_eff >= n_min``; the looser of their choices wins.
+    ``1 - alpha / 2``): strict to loose from ``n_start``, and loose to strict, whose first
+    test (all the class's predictions) is the only one that can matter; the looser wins.
     """
     ok = lower >= target
     down = _first_failure_choice(_grid_points(n_eff, n_start, step), ok)
-    # Loose to strict: columns reversed; grid where n_eff has shrunk by another factor step.
-    rev = n_eff[:, ::-1]
-    total = rev[:, :1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lev = np.where((rev >= n_min) & (total > 0),
-                       np.floor(np.log(total / np.maximum(rev, 1e-300)) / np.log(step)), -1)
-    grid_up = np.zeros(rev.shape, bool)
-    grid_up[:, 0] = lev[:, 0] >= 0
-    grid_up[:, 1:] = (lev[:, 1:] > np.maximum.accumulate(lev, axis=1)[:, :-1]) & (lev[:, 1:] >= 0)
-    up = _first_failure_choice(grid_up, ok[:, ::-1])
+    # Loose to strict, the first test is the loosest threshold (all of the class's
+    # predictions); a pass certifies it, and no later test can certify anything looser.
     b = n_eff.shape[1]
-    up = np.where(up >= 0, b - 1 - up, -1)
+    up = np.where(ok[:, -1] & (n_eff[:, -1] >= n_min * (1 - 1e-9)), b - 1, -1)
     return np.maximum(down, up)
 
 
@@ -338,8 +331,11 @@ def certify(probs: np.ndarray, labels: np.ndarray, *, captures: np.ndarray | Non
         elif n_pred[j] > 0:
             tested = n_eff[j] >= n_min * (1 - 1e-9)
             if tested.any():
-                best = int(np.argmax(np.where(tested, lower[j], -1)))
-                row["precision_lower_bound"] = float(lower[j, best])
+                # most favourable: the highest bound, else (none computed) the best precision
+                best = int(np.argmax(np.where(tested, lower[j], -1))) if lower[j].any() \
+                    else int(np.argmax(np.where(tested, prec[j], -1)))
+                row["precision_lower_bound"] = float(precision_lower_bound(
+                    prec[j, best] * n_eff[j, best], n_eff[j, best], confidence=half))
                 row["precision"] = float(prec[j, best])
                 need = captures_needed(prec[j, best], target=target, confidence=half)[0]
             else:  # too few captures for even a perfect record: judge the pooled precision
