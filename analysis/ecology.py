@@ -263,8 +263,10 @@ class CaptureTable:
         Effort per site (see the module docstring).
     time_bin : ndarray of int, shape (G,)
         Time-of-day bin of the capture's start (-1 when unknown).
-    kind : ndarray of int8, shape (G, C)
-        Per capture and class: -1 absent, 0 labels only, 1 model only, 2 both.
+    pair_capture, pair_class : ndarray of int, shape (P,)
+        Every (capture, class) detected by labels or model.
+    pair_kind : ndarray of int8, shape (P,)
+        0 labels only, 1 model only, 2 both.
     n_grid : int
     """
 
@@ -273,21 +275,24 @@ class CaptureTable:
     site_names: list
     camera_days: np.ndarray
     time_bin: np.ndarray
-    kind: np.ndarray
+    pair_capture: np.ndarray
+    pair_class: np.ndarray
+    pair_kind: np.ndarray
     n_grid: int = N_GRID
 
     def __len__(self) -> int:
         return len(self.site)
 
 
-def _presence(values: np.ndarray, cap: np.ndarray, rows: np.ndarray, n_groups: int, c: int,
-              out: np.ndarray) -> None:
-    """OR the species of ``rows`` (int class or bool (n, C) rows) into ``out`` (G, C)."""
+def _presence(values: np.ndarray, cap: np.ndarray, rows: np.ndarray, code: np.ndarray,
+              bit: int) -> None:
+    """Set ``bit`` in ``code[capture, class]`` for the species of ``rows`` (fancy ``|=`` is
+    idempotent, so frames repeating a cell, or a second call, set it once)."""
     if values.ndim == 1:
-        out[cap[rows], values[rows]] = True
+        code[cap[rows], values[rows]] |= np.uint8(bit)
     else:
         r, k = np.nonzero(values[rows])
-        out[cap[rows][r], k] = True
+        code[cap[rows][r], k] |= np.uint8(bit)
 
 
 def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarray,
@@ -342,60 +347,72 @@ def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarr
         n_groups = len(uniq)
     site_codes, site_names = pd.factorize(pd.Series(sites), use_na_sentinel=True)
     t = pd.to_datetime(pd.Series(times)).to_numpy("datetime64[ns]").astype(np.int64)
-    nat = t == np.iinfo(np.int64).min
-    # Capture start/end and site (first frame's site) without sorting n rows.
-    start = np.full(n_groups, np.iinfo(np.int64).max)
-    end = np.full(n_groups, np.iinfo(np.int64).min)
-    np.minimum.at(start, cap[~nat], t[~nat])
-    np.maximum.at(end, cap[~nat], t[~nat])
-    first = np.full(n_groups, n, np.int64)
-    np.minimum.at(first, cap, np.arange(n))
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    nat = t == small
+    # Frames grouped by capture (already so in the usual case): per-capture reductions are
+    # then one reduceat each, no ufunc.at scatter.
+    order = (np.arange(n) if n < 2 or np.all(cap[1:] >= cap[:-1])
+             else np.argsort(cap, kind="stable"))
+    starts = np.r_[0, np.cumsum(np.bincount(cap, minlength=n_groups))[:-1]] if n else order
+    t_o = t[order]
+    nat_o = nat[order]
+    start = np.minimum.reduceat(np.where(nat_o, big, t_o), starts) if n else t_o
+    end = np.maximum.reduceat(t_o, starts) if n else t_o  # NaT is the smallest int64
+    first = order[starts] if n else order
     site = site_codes[first].astype(np.int64)
     known_t = end >= start
     s = len(site_names)
     ok = known_t & (site >= 0)
-    s_start = np.full(s, np.iinfo(np.int64).max)
-    s_end = np.full(s, np.iinfo(np.int64).min)
+    s_start = np.full(s, big)
+    s_end = np.full(s, small)
     np.minimum.at(s_start, site[ok], start[ok])
     np.maximum.at(s_end, site[ok], end[ok])
     camera_days = np.where(s_end >= s_start, (s_end - s_start) / DAY_NS, 0.0)
     tod = np.mod(start, DAY_NS) / DAY_NS * 2 * np.pi
     time_bin = np.where(known_t, time_bins(tod, n_grid), -1)
-    lab = np.zeros((n_groups, c), bool)
-    mod = np.zeros((n_groups, c), bool)
+    # One uint8 per (capture, class): bit 1 labels, bit 2 model.
+    code = np.zeros((n_groups, c), np.uint8)
     every = np.arange(n)
-    _presence(labels, cap, every, n_groups, c, lab)
+    _presence(labels, cap, every, code, 1)
     if accept is None:
-        _presence(model, cap, every, n_groups, c, mod)
+        _presence(model, cap, every, code, 2)
     else:
         accept = np.asarray(accept, dtype=bool)
-        _presence(model, cap, np.flatnonzero(accept), n_groups, c, mod)
-        _presence(labels, cap, np.flatnonzero(~accept), n_groups, c, mod)
-    kind = np.full((n_groups, c), -1, np.int8)
-    kind[lab & ~mod] = 0
-    kind[~lab & mod] = 1
-    kind[lab & mod] = 2
+        _presence(model, cap, np.flatnonzero(accept), code, 2)
+        _presence(labels, cap, np.flatnonzero(~accept), code, 2)
+    g, k = np.nonzero(code)
+    kind = (code[g, k] - 1).astype(np.int8)
     return CaptureTable(classes=list(classes), site=site, site_names=list(site_names),
-                        camera_days=camera_days, time_bin=time_bin, kind=kind, n_grid=n_grid)
+                        camera_days=camera_days, time_bin=time_bin, pair_capture=g,
+                        pair_class=k, pair_kind=kind, n_grid=n_grid)
 
 
 def _cells(table: CaptureTable, axis_codes: np.ndarray, size: int) -> np.ndarray:
     """Counts of captures per (class, code, kind): shape (C, size, 3); negative codes dropped."""
-    g, k = np.nonzero(table.kind >= 0)
-    code = axis_codes[g]
+    code = axis_codes[table.pair_capture]
     keep = code >= 0
-    g, k, code = g[keep], k[keep], code[keep]
+    k, code, kind = table.pair_class[keep], code[keep], table.pair_kind[keep]
     c = len(table.classes)
-    flat = (k * size + code) * _KINDS + table.kind[g, k]
+    flat = (k * size + code) * _KINDS + kind
     return np.bincount(flat, minlength=c * size * _KINDS).reshape(c, size, _KINDS)
 
 
+_NORMAL_FROM = 1000  # Poisson(λ) drawn as round(N(λ, λ)) from here on (skewness < 0.032)
+
+
 def _poisson(cells: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Poisson(count) draws per cell and resample: shape cells.shape + (R,), zeros kept zero."""
+    """Poisson(count) draws per cell and resample: shape cells.shape + (R,), zeros kept zero;
+    large counts use the normal approximation (an order of magnitude faster)."""
     out = np.zeros(cells.shape + (n_resamples,), np.int32)
     flat = out.reshape(-1, n_resamples)
-    idx = np.flatnonzero(cells.reshape(-1))
-    flat[idx] = rng.poisson(cells.reshape(-1)[idx, None], size=(len(idx), n_resamples))
+    lam = cells.reshape(-1)
+    small = np.flatnonzero((lam > 0) & (lam < _NORMAL_FROM))
+    large = np.flatnonzero(lam >= _NORMAL_FROM)
+    flat[small] = rng.poisson(lam[small, None], size=(len(small), n_resamples))
+    if len(large):
+        z = rng.standard_normal((len(large), n_resamples), dtype=np.float32)
+        mu = lam[large, None].astype(np.float32)
+        flat[large] = np.maximum(np.rint(mu + np.sqrt(mu) * z), 0).astype(np.int32)
     return out
 
 

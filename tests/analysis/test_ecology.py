@@ -109,6 +109,10 @@ def test_people_elsewhere_variant_and_agreement():
     some = np.array([True, False, False, True, True, True, True])  # c2 back to people
     rows = {r["species"]: r for r in ecology(**fx, accept=some, n_resamples=0)["per_species"]}
     assert rows["lion"]["captures_model"] == 1
+    # c2: frame 1 (lion, accepted) and frame 2 (zebra label, not accepted) both count once
+    mixed = np.array([True, True, False, True, True, True, True])
+    rows = {r["species"]: r for r in ecology(**fx, accept=mixed, n_resamples=0)["per_species"]}
+    assert (rows["lion"]["captures_model"], rows["zebra"]["captures_model"]) == (2, 3)
 
 
 def test_overlap_uses_capture_start_times_and_bootstrap_interval():
@@ -142,4 +146,8 @@ def test_bad_inputs():
 def test_capture_table_marks_kinds():
     tab = capture_table(**_fixture())
     assert len(tab) == 6
-    assert tab.kind[1].tolist() == [-1, 2, 1]  # capture 2: zebra both, lion model only
+    pairs = {(int(g), int(k)): int(t) for g, k, t in
+             zip(tab.pair_capture, tab.pair_class, tab.pair_kind)}
+    assert {k: t for (g, k), t in pairs.items() if g == 1} == {1: 2, 2: 1}  # capture 2:
+    # zebra by both, lion by the model only
+    assert pairs[(2, 0)] == 0 and pairs[(2, 1)] == 1  # capture 3: empty vs zebra
