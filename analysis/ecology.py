@@ -297,6 +297,18 @@ def _presence(values: np.ndarray, cap: np.ndarray, rows: np.ndarray, code: np.nd
         flat[cap[rows][r] * c + k] |= np.uint8(bit)
 
 
+def _nonzero_bytes(a: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero`` of a sparse uint8 array, scanning eight bytes per step."""
+    n = len(a)
+    pad = np.zeros(-n % 8, np.uint8)
+    padded = np.concatenate([a, pad]) if len(pad) else a
+    words = np.flatnonzero(padded.view(np.uint64))
+    if not len(words):
+        return words
+    byte = (words[:, None] * 8 + np.arange(8)).reshape(-1)
+    return byte[padded[byte] != 0]
+
+
 def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarray,
                   classes: list[str], accept: np.ndarray | None = None,
                   n_grid: int = N_GRID) -> CaptureTable:
@@ -382,8 +394,9 @@ def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarr
         accept = np.asarray(accept, dtype=bool)
         _presence(model, cap, np.flatnonzero(accept), code, 2)
         _presence(labels, cap, np.flatnonzero(~accept), code, 2)
-    g, k = np.nonzero(code)
-    kind = (code[g, k] - 1).astype(np.int8)
+    flat = _nonzero_bytes(code.reshape(-1))
+    g, k = np.divmod(flat, c)
+    kind = (code.reshape(-1)[flat] - 1).astype(np.int8)
     return CaptureTable(classes=list(classes), site=site, site_names=list(site_names),
                         camera_days=camera_days, time_bin=time_bin, pair_capture=g,
                         pair_class=k, pair_kind=kind, n_grid=n_grid)
