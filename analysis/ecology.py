@@ -162,7 +162,7 @@ def density_overlap(f: np.ndarray, g: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> flat = np.full(1000, 1 / (2 * np.pi))
-    >>> round(float(density_overlap(flat, flat)), 9), round(float(density_overlap(flat, 0 * flat)), 9)
+    >>> round(float(density_overlap(flat, flat)), 9), float(density_overlap(flat, 0 * flat))
     (1.0, 0.0)
     """
     f = np.asarray(f, dtype=np.float64)

@@ -222,7 +222,7 @@ def calibration_fit(val_scores: np.ndarray, val_labels: np.ndarray, eval_scores:
                          for name, b, a in zip(classes, res["per_class_before"],
                                                res["per_class_after"])]}
     if eval_captures is not None:
-        mean, first = capture_logits(logits, eval_captures)
+        mean, _ = capture_logits(logits, eval_captures)
         codes = pd.factorize(pd.Series(np.asarray(eval_captures)), use_na_sentinel=False)[0]
         if labels.ndim == 1:
             cap_labels = np.zeros((len(mean), len(classes)), bool)

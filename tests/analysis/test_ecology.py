@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, special, stats
+from scipy import integrate, optimize, special, stats
 
 from analysis.ecology import (EcologyError, capture_table, concentration, density_overlap,
                               ecology, kde_on_grid, overlap_estimate, time_bins)
@@ -41,9 +41,8 @@ def test_concentration_matches_the_overlap_package_formula_on_raw_times():
     roots = []
     for k in (1, 2, 3):
         rho = np.hypot(np.sin(k * (x - mean)).mean(), np.cos(k * (x - mean)).mean())
-        roots.append(__import__("scipy").optimize.brentq(
+        roots.append(optimize.brentq(
             lambda kap: special.iv(k, kap) / special.iv(0, kap) - rho, 1e-4, 500))
-        # iv overflows only far above these kappas
     kh = max(roots)
     nu = (3 * len(x) * kh ** 2 * special.iv(2, 2 * kh)
           / (4 * np.sqrt(np.pi) * special.iv(0, kh) ** 2)) ** 0.4
