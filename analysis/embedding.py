@@ -200,7 +200,8 @@ def resolve_method(method: str) -> str:
 
 
 def project_2d(emb: np.ndarray, *, method: str = "auto", sample: int = 10_000, seed: int = 0,
-               perplexity: float = 30.0, n_place: int = 5, block: int = 1 << 16) -> np.ndarray:
+               perplexity: float = 30.0, max_iter: int = 1000, n_place: int = 5,
+               block: int = 1 << 16) -> np.ndarray:
     """2-D map coordinates for every row of an embedding.
 
     ``"pca"`` projects every row on the first two principal axes. ``"tsne"`` (scikit-learn,
@@ -221,6 +222,8 @@ def project_2d(emb: np.ndarray, *, method: str = "auto", sample: int = 10_000, s
     seed : int, keyword-only
     perplexity : float, keyword-only
         t-SNE perplexity (lowered automatically for tiny samples).
+    max_iter : int, keyword-only
+        t-SNE optimisation steps (at least 250).
     n_place : int, keyword-only
         Sampled neighbours that place each non-sampled row.
     block : int, keyword-only
@@ -251,7 +254,7 @@ def project_2d(emb: np.ndarray, *, method: str = "auto", sample: int = 10_000, s
         from sklearn.manifold import TSNE
         perp = float(min(perplexity, max(2.0, (len(rows) - 1) / 3.0)))
         fit_xy = TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed,
-                      learning_rate="auto").fit_transform(fit_x)
+                      learning_rate="auto", max_iter=max_iter).fit_transform(fit_x)
     else:
         import umap  # optional dependency, see resolve_method
         fit_xy = umap.UMAP(n_components=2, random_state=seed).fit_transform(fit_x)

@@ -68,7 +68,7 @@ def _confidence(values, name: str) -> np.ndarray:
     bad = ~np.isfinite(arr) | (arr < 0) | (arr > 1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise OODError(f"{name}: row {i} has confidence {arr[i]!r}, outside [0, 1]")
+        raise OODError(f"{name}: row {i} has confidence {float(arr[i])!r}, outside [0, 1]")
     return arr
 
 
