@@ -184,7 +184,9 @@ def reduce(embeddings: np.ndarray, *, dim: int = 64, seed: int = 0,
 
 def umap_available() -> bool:
     """Whether the optional ``umap-learn`` package is importable (it is not required)."""
-    return importlib.util.find_spec("umap") is not None
+    # A left-over folder of an uninstalled package is a namespace package: no origin.
+    spec = importlib.util.find_spec("umap")
+    return spec is not None and spec.origin is not None
 
 
 def resolve_method(method: str) -> str:
