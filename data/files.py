@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -91,3 +91,91 @@ def atomic_write_path(path: str | Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
     return path
+
+
+# -- outputs that must not clobber inputs -------------------------------------------------------
+class OutputError(ValueError):
+    """An output path the command must not write (message names the path and the reason)."""
+
+
+_MAGIC = ((b"SQLite format 3\x00", "sqlite"), (b"PK\x03\x04", "zip"), (b"PAR1", "parquet"),
+          (b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"))
+
+
+def sniff(path: str | Path) -> str:
+    """What kind of file ``path`` holds, from its first bytes: ``sqlite``, ``zip``, ``parquet``,
+    ``png``, ``jpeg``, ``cct-json`` (a COCO Camera Traps dataset), ``json``, ``html``, ``text``
+    or ``binary``.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.json"
+    >>> _ = p.write_text('{"images": [], "annotations": [], "categories": []}')
+    >>> sniff(p)
+    'cct-json'
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if b"\x00" in head:
+        return "binary"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] in (b"{", b"["):
+        return "cct-json" if b'"annotations"' in head and b'"images"' in head else "json"
+    if text[:15].lower().startswith((b"<!doctype html", b"<html")):
+        return "html"
+    return "text"
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(out: str | Path, *, inputs: Iterable[str | Path | None] = (),
+                 kinds: Iterable[str] = (), what: str = "output") -> Path:
+    """Refuse, before any work, to write ``out`` where it would destroy something.
+
+    Refused: ``out`` is one of ``inputs`` (the same file, or a file inside an input folder such
+    as a run folder or an images root), an existing folder, or an existing file whose
+    :func:`sniff` kind is not in ``kinds`` (overwriting a previous output of the same kind is
+    allowed). Raises :class:`OutputError` naming the path and the reason; returns ``out``.
+    """
+    out = Path(out)
+    resolved = out.resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        src = Path(given)
+        if _same(out, src) or resolved == src.resolve():
+            raise OutputError(f"{out}: refusing to write the {what} over an input of this "
+                              f"command ({src}); choose another path")
+        if src.is_dir() and src.resolve() in resolved.parents:
+            raise OutputError(f"{out}: refusing to write the {what} inside the input folder "
+                              f"{src}; choose a path outside it")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; give a file path for the {what}")
+    allowed = set(kinds)
+    if out.exists() and allowed:
+        found = sniff(out)
+        if found not in allowed:
+            raise OutputError(f"{out}: exists and holds {found} data, not a previous {what} "
+                              f"({'/'.join(sorted(allowed))}); refusing to overwrite it")
+    return out
+
+
+def neutralise_csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection rule).
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'``;
+    anything else (numbers included) is returned as it is.
+
+    >>> neutralise_csv_cell("=HYPERLINK(\\"http://x\\")"), neutralise_csv_cell("-3"), neutralise_csv_cell(-3)
+    ('\\'=HYPERLINK("http://x")', "'-3", -3)
+    """
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
