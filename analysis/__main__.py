@@ -1,8 +1,13 @@
-"""``python -m analysis report``: evaluate a run folder against a dataset, write JSON and HTML.
+"""``python -m analysis report|issues``: evaluate a run folder against a dataset.
 
     python -m analysis report --dataset S1.json S2.json --run workspace/runs/r1 \\
         [--compare workspace/runs/r0] [--split test] [--policy set|primary] \\
-        [--json report.json] [--html report.html]
+        [--suspects N|all] [--json report.json] [--html report.html]
+    python -m analysis issues --dataset S1.json --run workspace/runs/r1 --out issues.csv \\
+        [--top N|all] [--kind inherited_label,missed_species,label_issue,top_loss] [--split S]
+
+``issues`` writes the full merged relabel ranking (``analysis.ranking.label_issues``, every
+suspect) to CSV or Parquet, streamed in batches.
 
 Bad input (unreadable dataset, a run folder that breaks the contract, an unknown split) prints
 one line naming the file and the problem and exits with status 2. Dataset images without a
@@ -19,8 +24,15 @@ from pathlib import Path
 log = logging.getLogger("analysis")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line (no usage block) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m analysis",
+    parser = _Parser(prog="python -m analysis",
                                      description="TrapLens analysis engine")
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="evaluate a run: JSON and self-contained HTML report")
@@ -39,8 +51,56 @@ def _parser() -> argparse.ArgumentParser:
                      help="image root for the HTML thumbnails (default: the run manifest's)")
     rep.add_argument("--json", metavar="OUT", help="write the JSON report here")
     rep.add_argument("--html", metavar="OUT", help="write the HTML report here")
+    rep.add_argument("--suspects", type=_count, default=100, metavar="N|all",
+                     help="rows kept in the suspect and relabel-candidate lists (default: 100)")
     rep.add_argument("-q", "--quiet", action="store_true", help="warnings only")
+    iss = sub.add_parser("issues", help="write the full ranked relabel-candidate list")
+    iss.add_argument("--dataset", nargs="+", required=True, metavar="JSON",
+                     help="COCO Camera Traps file(s) the run predicted")
+    iss.add_argument("--run", required=True, metavar="RUN_DIR", help="run folder to rank")
+    iss.add_argument("--out", required=True, metavar="FILE.csv|.parquet",
+                     help="where to write the ranking")
+    iss.add_argument("--top", type=_count, default=None, metavar="N|all",
+                     help="keep the N highest-ranked suspects (default: all)")
+    iss.add_argument("--kind", type=_kinds, default=None, metavar="K1,K2",
+                     help="keep suspects of these kinds: inherited_label, missed_species, "
+                          "label_issue, top_loss (default: all)")
+    iss.add_argument("--split", metavar="NAME", help="rank only this split (e.g. test)")
+    iss.add_argument("-q", "--quiet", action="store_true", help="warnings only")
     return parser
+
+
+def _count(text: str) -> int | None:
+    """``N`` (a positive integer) or ``all`` (None)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+    return value
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    from analysis.issues import normalise_kinds
+
+    try:
+        return normalise_kinds(text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _refuse_inputs(out: str, args: argparse.Namespace) -> None:
+    """ValueError when ``out`` would overwrite the dataset or the run's files."""
+    target = Path(out).resolve()
+    run = Path(args.run).resolve()
+    inputs = [Path(p).resolve() for p in args.dataset]
+    inputs += [run, run / "manifest.json", run / "predictions.parquet"]
+    if target in inputs or (target.parent == run and target.suffix == ".parquet"
+                            and target.name.startswith("predictions")):
+        raise ValueError(f"--out {out}: refusing to write over an input file")
 
 
 def report(args: argparse.Namespace) -> int:
@@ -63,7 +123,7 @@ def report(args: argparse.Namespace) -> int:
     steps.set_postfix_str("diagnostics")
     rep = build_report(dataset, run, compare_run=baseline, split=args.split,
                        policy=args.policy, aggregation=args.aggregation,
-                       n_resamples=args.resamples)
+                       n_resamples=args.resamples, k=args.suspects)
     steps.update()
     missing = rep["run"]["missing_predictions"]
     if missing["count"]:
@@ -88,16 +148,50 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def issues(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from analysis.evalset import build_evalset, select_split
+    from analysis.io import load_run
+    from analysis.issues import issue_queue, issue_table, write_issues
+    from data.cct import load_dataset
+
+    if Path(args.out).suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"--out {args.out}: must end in .csv or .parquet")
+    _refuse_inputs(args.out, args)
+    steps = tqdm(total=4, desc="issues", unit="step", disable=args.quiet, file=sys.stderr)
+    steps.set_postfix_str("dataset")
+    dataset = load_dataset(args.dataset)
+    steps.update()
+    steps.set_postfix_str("run")
+    run = load_run(args.run)
+    ev = select_split(build_evalset(dataset, run), args.split)
+    steps.update()
+    steps.set_postfix_str("ranking")
+    table = issue_table(ev)
+    if args.kind is not None:
+        table = issue_queue(ev, kinds=args.kind, issues=table)
+    if args.top is not None:
+        table = table.head(args.top)
+    steps.update()
+    steps.set_postfix_str("write")
+    n = write_issues(table, args.out)
+    steps.update()
+    steps.close()
+    print(f"{n} suspect(s) of {len(ev)} image(s): {Path(args.out).resolve()}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return report(args)
+        return issues(args) if args.command == "issues" else report(args)
     except (ValueError, OSError) as exc:
         # DatasetError, PredictionsError, CorrectionsError, ImageError are ValueErrors whose
         # message names the file and the problem; OSError: an output that cannot be written.
-        print(f"analysis report: error: {exc}", file=sys.stderr)
+        print(f"analysis {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 

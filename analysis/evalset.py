@@ -618,3 +618,22 @@ def aggregate_sequences(ev: EvalSet, *, how: str = "mean") -> EvalSet:
     meta["n_frames"] = sizes.astype(np.int32)
     return EvalSet(classes=ev.classes, image_ids=ev.image_ids[first], probs=probs,
                    labels=labels, primary=ev.primary[first], meta=meta, missing=ev.missing)
+
+
+def select_split(ev: EvalSet, split: str | None) -> EvalSet:
+    """Rows of ``ev`` predicted in ``split`` (all rows for None).
+
+    Raises
+    ------
+    ValueError
+        No row has that split (the message lists the splits there are).
+    """
+    if split is None:
+        return ev
+    values = (ev.meta["split"].astype("string") if "split" in ev.meta.columns
+              else pd.Series(pd.NA, index=ev.meta.index, dtype="string"))
+    mask = values.eq(split).fillna(False).to_numpy(bool)
+    if not mask.any():
+        known = sorted(values.dropna().unique().tolist())
+        raise ValueError(f"--split {split!r}: no prediction has that split (splits: {known})")
+    return ev.subset(mask)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.evalset import EvalSet, given_labels, targets
+from analysis.evalset import EvalSet, capture_codes, given_labels, targets
 from analysis.sequences import suspects
 
 log = logging.getLogger(__name__)
@@ -288,9 +288,11 @@ def confident_learning(ev: EvalSet, *, filter_by: str = "prune_by_noise_rate") -
                          "reason": reason}, columns=cols)
 
 
-def _loss_candidates(ev: EvalSet, k: int) -> pd.DataFrame:
+def _loss_candidates(ev: EvalSet, k: int | None) -> pd.DataFrame:
     y_true, y_pred = targets(ev, policy="set")
-    top = top_losses(ev, k=k, mask=y_true != y_pred)  # a correct prediction is no candidate
+    wrong = y_true != y_pred  # a correct prediction is no candidate
+    k = int(wrong.sum()) if k is None else k
+    top = top_losses(ev, k=k, mask=wrong)
     rows = ev.rows_of(top["image_id"])
     reason = [f"top loss #{i + 1}: loss {l:.2f}, model says {p} ({pp:.2f}), "
               f"{a} only {pa_:.2f}"
@@ -316,11 +318,133 @@ def _sequence_candidates(ev: EvalSet, sus: pd.DataFrame | None, **kwargs) -> pd.
                          "kind": sus["kind"].to_numpy()})
 
 
-def label_issues(ev: EvalSet, *, sources: Sequence[str] = SOURCES, k_losses: int = 100,
-                 empty_class: str | None = "empty", min_confidence: float = 0.5,
-                 filter_by: str = "prune_by_noise_rate", k: int | None = None,
-                 sequence_suspects: pd.DataFrame | None = None) -> pd.DataFrame:
+def claimed_class(ev: EvalSet, suggested) -> np.ndarray:
+    """The class a candidate claims the image shows: the last name of its suggestion.
+
+    ``"empty"`` for an inherited label, the missed species Y of ``"zebra,Y"``, the arg-max of
+    a confident-learning or top-loss candidate; -1 for an unknown name.
+    """
+    last = pd.Series(suggested, dtype=object).astype(str).str.rsplit(",", n=1).str[-1]
+    return pd.Index(ev.classes).get_indexer(last.str.strip())
+
+
+def corroboration(ev: EvalSet, rows: np.ndarray, claim: np.ndarray) -> np.ndarray:
+    """The capture's independent evidence for a frame-level claim.
+
+    Parameters
+    ----------
+    ev : EvalSet
+    rows : ndarray of int, shape (k,)
+        Candidate rows.
+    claim : ndarray of int, shape (k,)
+        The class each candidate says its frame shows (see :func:`claimed_class`).
+
+    Returns
+    -------
+    ndarray of float64, shape (k,)
+        ``max over the other frames j of the capture of p_j(claim)``; NaN for a frame alone in
+        its capture (or an unknown claim). Labels belong to the capture, so a real label error
+        is seen on the other frames too, while the model's slips are frame by frame.
+    """
+    rows = np.asarray(rows, np.int64)
+    claim = np.asarray(claim, np.int64)
+    out = np.full(len(rows), np.nan)
+    if not len(rows):
+        return out
+    codes, _ = capture_codes(ev)
+    members = np.flatnonzero(np.isin(codes, np.unique(codes[rows])))
+    pairs = pd.DataFrame({"k": np.arange(len(rows)), "code": codes[rows]}).merge(
+        pd.DataFrame({"j": members, "code": codes[members]}), on="code")
+    k, j = pairs["k"].to_numpy(np.int64), pairs["j"].to_numpy(np.int64)
+    keep = (j != rows[k]) & (claim[k] >= 0)
+    k, j = k[keep], j[keep]
+    if len(k):
+        p = ev.probs[j, claim[k]].astype(np.float64)
+        np.fmax.at(out, k, p)
+    return out
+
+
+#: Fewer multi-frame candidates than this in a stratum: the raw score stands uncalibrated.
+MIN_CALIBRATION = 20
+
+
+def calibrate(score: np.ndarray, target: np.ndarray, *, min_points: int = MIN_CALIBRATION
+              ) -> np.ndarray:
+    """Map a signal's scores to probabilities: isotonic regression on a noisy target.
+
+    Parameters
+    ----------
+    score : ndarray of float, shape (k,)
+        The signal's own score (larger = more suspect).
+    target : ndarray of float, shape (k,)
+        A noisy, independent estimate of each candidate's probability of being a label error
+        (NaN where none is available; those rows are mapped, not fitted).
+    min_points : int
+        With fewer finite targets the scores are returned unchanged (clipped to [0, 1]).
+
+    Returns
+    -------
+    ndarray of float64, shape (k,)
+        Non-decreasing in ``score``: E[target | score], clipped to [0, 1].
+
+    Examples
+    --------
+    >>> calibrate(np.array([0.9, 0.8, 0.1]), np.array([0.2, 0.2, 0.0]), min_points=1)
+    array([0.2, 0.2, 0. ])
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    score = np.asarray(score, np.float64)
+    target = np.asarray(target, np.float64)
+    fit = np.isfinite(target) & np.isfinite(score)
+    if fit.sum() < min_points or np.unique(score[fit]).size < 2:
+        return np.clip(score, 0.0, 1.0)
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    iso.fit(score[fit], np.clip(target[fit], 0.0, 1.0))
+    return iso.predict(score)
+
+
+def _probabilities(ev: EvalSet, cand: pd.DataFrame, empty: int) -> np.ndarray:
+    """Each candidate's estimated probability that the given label is wrong.
+
+    - inherited label: ``p_i(empty) * p_j(X)``, the model's probabilities of the two frames
+      (the claim is already corroborated by another frame);
+    - missed species, confident learning, top loss: the signal's score mapped through
+      :func:`calibrate` with the capture's corroboration of the claim as the noisy target,
+      fitted on each signal's multi-frame candidates (separately for claims of ``empty`` and
+      of a species) and applied to all of them. A frame-level slip of the model is seldom
+      repeated on the other frames of its capture; a label error is.
+    """
+    prob = cand["score"].to_numpy(np.float64).copy()
+    kind = cand["kind"].to_numpy(object)
+    rows = cand["row"].to_numpy(np.int64)
+    claim = claimed_class(ev, cand["suggested"].to_numpy(object))
+    target = corroboration(ev, rows, claim)
+    for k in ("missed_species", "confident_learning", "top_loss"):
+        for is_empty in (True, False):
+            sel = np.flatnonzero((kind == k) & ((claim == empty) == is_empty))
+            if len(sel):
+                prob[sel] = calibrate(prob[sel], target[sel])
+    return np.clip(prob, 0.0, 1.0)
+
+
+COMBINE = ("noisy_or", "max")
+
+
+def label_issues(ev: EvalSet, *, sources: Sequence[str] = SOURCES,
+                 k_losses: int | None = 100, empty_class: str | None = "empty",
+                 min_confidence: float = 0.5, filter_by: str = "prune_by_noise_rate",
+                 k: int | None = None, sequence_suspects: pd.DataFrame | None = None,
+                 calibrate: bool = True, combine: str = "noisy_or") -> pd.DataFrame:
     """One ranked relabel-candidate list: confident learning + sequence suspects + top losses.
+
+    Every signal's score is first put on one scale, an estimate of the probability that the
+    image's given label is wrong (see :func:`calibrate`): inherited labels keep the product
+    of the two frames' probabilities; missed species, confident learning and top losses are
+    calibrated on the run's own data against the capture's corroboration of their claim, so a
+    confident slip of the model on one frame ranks below evidence repeated across frames. An
+    image flagged by several signals gets their noisy-OR, ``1 - prod(1 - p)`` (or the largest,
+    ``combine="max"``).
 
     Parameters
     ----------
@@ -328,8 +452,9 @@ def label_issues(ev: EvalSet, *, sources: Sequence[str] = SOURCES, k_losses: int
     sources : sequence of {"sequence", "cleanlab", "loss"}
         Signals to merge. Where several flag one image, the first in :data:`SOURCES` order
         supplies the suggestion.
-    k_losses : int
-        How many top losses enter the list (among wrongly predicted images only).
+    k_losses : int or None
+        How many top losses enter the list (among wrongly predicted images only); None: every
+        wrongly predicted image.
     empty_class, min_confidence
         Passed to :func:`analysis.sequences.suspects` (an ``empty_class`` that is not a class
         of the run skips inherited labels, with a warning).
@@ -341,21 +466,32 @@ def label_issues(ev: EvalSet, *, sources: Sequence[str] = SOURCES, k_losses: int
     sequence_suspects : DataFrame, optional
         :func:`analysis.sequences.suspects` of ``ev`` if already computed (then
         ``empty_class`` and ``min_confidence`` are not used).
+    calibrate : bool
+        False: rank by the signals' raw scores (each signal's own order; for benchmarks).
+    combine : {"noisy_or", "max"}
+        How the probabilities of the signals flagging one image are combined.
 
     Returns
     -------
     DataFrame
         One row per image, columns ``image_id, score, given, suggested, reason, kinds``,
-        sorted by score (descending), then image id. ``score`` in [0, 1] is the largest of the
-        signals' scores; ``given`` the label set (tuple, primary first); ``suggested`` the
-        proposed label set as comma-separated class names (the syntax of ``python -m data
-        decide --labels``); ``reason`` the signals' reasons joined by "; "; ``kinds`` a tuple
-        of ``inherited_label``, ``missed_species``, ``confident_learning``, ``top_loss``.
+        sorted by score (descending), then the largest raw signal score, then image id.
+        ``score`` in [0, 1] is the estimated probability that the given label is wrong;
+        ``given`` the label set (tuple, primary first); ``suggested`` the proposed label set
+        as comma-separated class names (the syntax of ``python -m data decide --labels``);
+        ``reason`` the signals' reasons joined by "; "; ``kinds`` a tuple of
+        ``inherited_label``, ``missed_species``, ``confident_learning``, ``top_loss``.
+
+    Examples
+    --------
+    >>> label_issues(ev, k=100)  # doctest: +SKIP
     """
     unknown = set(sources) - set(SOURCES)
     if unknown:
         raise ValueError(f"label_issues: unknown source(s) {sorted(unknown)}; choose from "
                          f"{list(SOURCES)}")
+    if combine not in COMBINE:
+        raise ValueError(f"label_issues: combine must be one of {COMBINE}, got {combine!r}")
     parts = []
     if "sequence" in sources:
         parts.append(_sequence_candidates(ev, sequence_suspects, empty_class=empty_class,
@@ -363,24 +499,33 @@ def label_issues(ev: EvalSet, *, sources: Sequence[str] = SOURCES, k_losses: int
     if "cleanlab" in sources:
         parts.append(confident_learning(ev, filter_by=filter_by)
                      .assign(kind="confident_learning", src=1))
-    if "loss" in sources and k_losses > 0:
+    if "loss" in sources and (k_losses is None or k_losses > 0):
         parts.append(_loss_candidates(ev, k_losses).assign(src=2))
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     cand = pd.concat(parts, ignore_index=True)
+    cand["score"] = cand["score"].astype(np.float64)
+    empty = ev.classes.index(empty_class) if empty_class in ev.classes else -1
+    cand["prob"] = _probabilities(ev, cand, empty) if calibrate else cand["score"]
+    # noisy-OR through logs: sum of log(1 - p) per image.
+    cand["log_keep"] = np.log1p(-np.minimum(cand["prob"].to_numpy(), 1.0 - 1e-15))
     # Within an image: strongest source first, then the highest score.
     cand = cand.sort_values(["row", "src", "score"], ascending=[True, True, False],
                             kind="stable")
     grouped = cand.groupby("row", sort=True)
-    merged = pd.DataFrame({"score": grouped["score"].max(),
+    score = (-np.expm1(grouped["log_keep"].sum()) if combine == "noisy_or"
+             else grouped["prob"].max())
+    merged = pd.DataFrame({"score": score.clip(0.0, 1.0),
+                           "raw": grouped["score"].max(),
                            "suggested": grouped["suggested"].first(),
                            "reason": grouped["reason"].agg("; ".join),
                            "kinds": grouped["kind"].agg(lambda s: tuple(dict.fromkeys(s)))})
     rows = merged.index.to_numpy(np.int64)
     merged.insert(0, "image_id", ev.image_ids[rows])
     merged.insert(2, "given", given_labels(ev, rows))
-    out = merged.sort_values(["score", "image_id"], ascending=[False, True], kind="stable")
+    out = merged.sort_values(["score", "raw", "image_id"], ascending=[False, False, True],
+                             kind="stable")
     if k is not None:
         out = out.head(k)
     return out.reset_index(drop=True)[ISSUE_COLUMNS]

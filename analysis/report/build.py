@@ -23,7 +23,7 @@ import pandas as pd
 from analysis import calibration, confusion, coverage, metrics
 from analysis.compare import compare
 from analysis.cooccurrence import cooccurrence, rank_pairs
-from analysis.evalset import EvalSet, Policy, build_evalset, targets
+from analysis.evalset import EvalSet, Policy, build_evalset, select_split, targets
 from analysis.ranking import label_issues, top_losses
 from analysis.report.sections import section_keys
 from analysis.sequences import frame_accuracy, suspects
@@ -40,6 +40,8 @@ SLICE_DIMENSIONS = {"site": "location", "season": "season", "day_night": "day_ni
                     "frame_num": "frame_num", "split": "split"}
 #: Rows of the most-confused and co-occurrence tables.
 TOP_PAIRS = 20
+#: Top losses kept in the report when every suspect is asked for (``k=None``).
+TOP_LOSSES = 100
 #: Fixed and broken image ids kept in the ``comparison`` block (all of them would make the
 #: JSON as large as the dataset).
 COMPARISON_EXAMPLES = 20
@@ -87,7 +89,7 @@ class ReportContext:
     aggregation: str = "mean"
     n_resamples: int = 200
     empty_class: str | None = "empty"
-    k: int = 100
+    k: int | None = 100
     compare_run: Any = None
     corrections: pd.DataFrame | None = None
 
@@ -119,15 +121,6 @@ def run_summary(ev: EvalSet, run, *, split: str | None) -> dict:
             "unreadable": len(man.get("unreadable") or [])}
 
 
-def _select_split(ev: EvalSet, split: str | None) -> EvalSet:
-    if split is None:
-        return ev
-    values = ev.meta["split"].astype("string")
-    mask = values.eq(split).fillna(False).to_numpy(bool)
-    if not mask.any():
-        known = sorted(values.dropna().unique().tolist())
-        raise ValueError(f"--split {split!r}: no prediction has that split (splits: {known})")
-    return ev.subset(mask)
 
 
 def _with_context(ev: EvalSet, table: pd.DataFrame) -> pd.DataFrame:
@@ -192,7 +185,10 @@ def _cooccurrence(ctx: ReportContext) -> dict:
 
 
 def _label_issues(ctx: ReportContext) -> pd.DataFrame:
+    # k None ("--suspects all"): every suspect, every wrongly predicted image as a top loss.
+    k_losses = 100 if ctx.k is not None else None
     return _with_context(ctx.ev, label_issues(ctx.ev, empty_class=ctx.empty_class, k=ctx.k,
+                                              k_losses=k_losses,
                                               sequence_suspects=ctx.suspects))
 
 
@@ -208,7 +204,7 @@ def _comparison(ctx: ReportContext) -> dict | None:
     and broken counts with a few examples."""
     if ctx.compare_run is None:
         return None
-    ev_a = _select_split(build_evalset(ctx.dataset, ctx.compare_run,
+    ev_a = select_split(build_evalset(ctx.dataset, ctx.compare_run,
                                        corrections=ctx.corrections), ctx.split)
     out = compare(ev_a, ctx.ev, policy=ctx.policy, n_resamples=ctx.n_resamples)
     return {"baseline": ctx.compare_run.run_id, "run": ctx.run.run_id,
@@ -228,9 +224,10 @@ BUILDERS: dict[str, Callable[[ReportContext], Any]] = {
     "most_confused": lambda ctx: confusion.most_confused(ctx.cm, ctx.ev.classes, k=TOP_PAIRS),
     "confusion": lambda ctx: {"classes": ctx.ev.classes, "counts": ctx.cm},
     "cooccurrence": _cooccurrence,
-    "sequence_suspects": lambda ctx: _with_context(ctx.ev, ctx.suspects.head(ctx.k)),
+    "sequence_suspects": lambda ctx: _with_context(
+        ctx.ev, ctx.suspects if ctx.k is None else ctx.suspects.head(ctx.k)),
     "label_issues": _label_issues,
-    "top_losses": lambda ctx: _with_context(ctx.ev, top_losses(ctx.ev, k=ctx.k)),
+    "top_losses": lambda ctx: _with_context(ctx.ev, top_losses(ctx.ev, k=ctx.k or TOP_LOSSES)),
     "calibration": _calibration,
     "coverage": lambda ctx: coverage.coverage_curve(ctx.ev, policy=ctx.policy),
     "automation": lambda ctx: coverage.automation_summary(ctx.ev, targets_=TARGET_PRECISIONS,
@@ -241,7 +238,7 @@ BUILDERS: dict[str, Callable[[ReportContext], Any]] = {
 
 def build_report(dataset, run, *, compare_run=None, split: str | None = None,
                  policy: Policy = "set", aggregation: str = "mean", n_resamples: int = 200,
-                 empty_class: str | None = "empty", k: int = 100,
+                 empty_class: str | None = "empty", k: int | None = 100,
                  corrections: pd.DataFrame | None = None) -> dict:
     """Every diagnostic of a run, JSON-ready.
 
@@ -261,8 +258,9 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
         Bootstrap resamples for the intervals.
     empty_class : str or None
         The "nothing here" class (inherited labels are skipped when it is not a class).
-    k : int
-        Rows kept in ``sequence_suspects``, ``label_issues`` and ``top_losses``.
+    k : int or None
+        Rows kept in ``sequence_suspects``, ``label_issues`` and ``top_losses``; None: every
+        sequence suspect and relabel candidate (``top_losses`` keeps :data:`TOP_LOSSES`).
     corrections : DataFrame, optional
         Label corrections (see :func:`analysis.evalset.build_evalset`).
 
@@ -274,7 +272,7 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
         calibration, coverage, automation`` and, with ``compare_run``, ``comparison``; see
         docs/formats.md ("The report").
     """
-    ev = _select_split(build_evalset(dataset, run, corrections=corrections), split)
+    ev = select_split(build_evalset(dataset, run, corrections=corrections), split)
     if len(ev) == 0:
         raise ValueError(f"{run.path}: no prediction of a labelled dataset image to evaluate")
     if empty_class is not None and empty_class not in ev.classes:
