@@ -46,9 +46,9 @@ def _parser() -> argparse.ArgumentParser:
 def report(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from analysis.io import load_run
     from analysis.report import build_report, render_html, write_html, write_json
     from data.cct import load_dataset
+    from data.runs import load_run
 
     steps = tqdm(total=4 + bool(args.html), desc="report", unit="step", disable=args.quiet,
                  file=sys.stderr)

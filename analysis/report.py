@@ -22,10 +22,10 @@ from analysis import calibration, confusion, coverage, metrics
 from analysis.compare import compare
 from analysis.cooccurrence import cooccurrence, rank_pairs
 from analysis.evalset import EvalSet, Policy, build_evalset, targets
-from analysis.io import _atomic_write
 from analysis.ranking import label_issues, top_losses
 from analysis.sequences import frame_accuracy, suspects
 from analysis.slices import slice_table
+from data.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
     Parameters
     ----------
     dataset : data.cct.Dataset
-    run : analysis.io.Run
-    compare_run : analysis.io.Run, optional
+    run : data.runs.Run
+    compare_run : data.runs.Run, optional
         A second run over the same dataset: adds the ``comparison`` block (this run = B,
         ``compare_run`` = A, the baseline).
     split : str, optional
@@ -241,7 +241,7 @@ def write_html(page: str, path: str | Path) -> Path:
 
 def _write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(path, text)
     return path
 
 
