@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {
     "data": {"training", "analysis", "dashboard", "streamlit", "torch", "torchvision", "timm"},
     "analysis": {"streamlit", "torch", "torchvision", "timm", "dashboard", "training"},
-    "training": {"streamlit", "dashboard"},
+    "training": {"streamlit", "dashboard", "analysis"},
 }
 
 
