@@ -553,21 +553,25 @@ def read_manifest(run_dir: str | Path) -> dict:
         raise PredictionsError(f"{path}: not valid JSON ({exc})") from None
 
 
-Stamp = tuple[tuple[int, int], tuple[int, int]]
+#: ``(resolved file path, mtime_ns, size)`` of one file; ``(path, 0, 0)`` when it is absent.
+FileStamp = tuple[str, int, int]
+Stamp = tuple[FileStamp, FileStamp]
 
 
 def run_stamp(run_dir: str | Path) -> Stamp:
-    """``((mtime_ns, size) of manifest.json, (mtime_ns, size) of predictions.parquet)``,
-    ``(0, 0)`` for an absent file: it changes whenever either file is rewritten, so caches of
-    a run folder key on it."""
+    """The "files changed" stamp of a run folder: :data:`FileStamp` of ``manifest.json`` and of
+    ``predictions.parquet``. It changes whenever either file is rewritten, so every cache of a
+    run folder (:func:`load_run`'s, the dashboard's) keys on it."""
+    run_dir = Path(run_dir).expanduser().resolve()
     out = []
     for name in (MANIFEST, PREDICTIONS):
+        path = run_dir / name
         try:
-            st = (Path(run_dir) / name).stat()
+            st = path.stat()
         except OSError:
-            out.append((0, 0))
+            out.append((str(path), 0, 0))
         else:
-            out.append((int(st.st_mtime_ns), int(st.st_size)))
+            out.append((str(path), int(st.st_mtime_ns), int(st.st_size)))
     return tuple(out)
 
 
