@@ -30,9 +30,9 @@ from dashboard.state import ConfigError, Config
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.evalset import EvalSet
-    from data.runs import Run
     from dashboard.state import ViewState
     from data.cct import Dataset
+    from data.runs import Run
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def stamp(path: str | Path) -> Stamp:
     return (str(p), st_.st_mtime_ns, st_.st_size)
 
 
-def _run_stamp(run_dir: str | Path) -> tuple:
+def _run_stamp(run_dir: str | Path) -> tuple[Stamp, ...]:
     from data.runs import run_stamp
 
     return run_stamp(run_dir)
