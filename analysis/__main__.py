@@ -106,10 +106,10 @@ def _refuse_inputs(out: str, args: argparse.Namespace) -> None:
 def report(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from analysis.io import load_run
     from analysis.report import build_report, render_html, write_html, write_json
     from data.cct import load_dataset
     from data.paths import resolve_images_root
+    from data.runs import load_run
 
     steps = tqdm(total=4 + bool(args.html), desc="report", unit="step", disable=args.quiet,
                  file=sys.stderr)
@@ -152,7 +152,7 @@ def issues(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from analysis.evalset import build_evalset, select_split
-    from analysis.io import load_run
+    from data.runs import load_run
     from analysis.issues import issue_queue, issue_table, write_issues
     from data.cct import load_dataset
 

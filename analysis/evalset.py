@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from analysis.schema import PredictionsError, check_classes
+from data.runs import PredictionsError, check_classes
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None) -> E
     ----------
     dataset : data.cct.Dataset
         Labels and image metadata; its category names must equal the run's class set.
-    run : analysis.io.Run
+    run : data.runs.Run
         Loaded predictions; its manifest order is the class order of the result.
     corrections : DataFrame, optional
         ``image_id``, ``labels`` (tuple of class names) replacing those images' label sets;

@@ -2,12 +2,12 @@
 
 Synthetic predictions in the run-folder contract (captures of 1-3 frames sharing their truth,
 ~70 % empty and a long tail, ~1 % two-species captures, ~88 % top-1 accuracy, float16 probs
-on disk) are written once through ``analysis.io.write_run``-equivalent Parquet row groups by a
+on disk) are written once through ``data.runs.write_run``-equivalent Parquet row groups by a
 subprocess (so generation does not count towards peak memory) and cached under the work
 folder. This process then measures, printing each figure, its target and, for the metrics,
 the ratio to scikit-learn on the same arrays in the same run:
 
-- cold load of ``predictions.parquet`` with ``analysis.io.load_run`` (first load in this
+- cold load of ``predictions.parquet`` with ``data.runs.load_run`` (first load in this
   process; the OS file cache may be warm)                                  target < 5 s
 - per-class metrics + confusion under a random filter vs scikit-learn's
   ``precision_recall_fscore_support`` + ``confusion_matrix``              >= 20x, < 150 ms
@@ -78,38 +78,40 @@ def generate(run_dir: Path, n: int, c: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from analysis.schema import MANIFEST_KEYS
+    from data.files import atomic_write, atomic_write_path
+    from data.runs import MANIFEST, MANIFEST_KEYS, PREDICTIONS, fixed_list
 
     y, _, cap, frame = truth_arrays(n, c)
     rng = np.random.default_rng(1)
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "predictions.parquet.tmp"
-    from analysis.io import _fixed_list  # the writer's own column layout
-
-    probs_type = _fixed_list(np.zeros((1, c)), np.float16).type
+    probs_type = fixed_list(np.zeros((1, c)), np.float16).type
     schema = pa.schema([pa.field("image_id", pa.string(), nullable=False),
                         pa.field("probs", probs_type, nullable=False),
                         pa.field("split", pa.string(), nullable=False)])
     freq = _class_freq(c)
-    with pq.ParquetWriter(tmp, schema, use_dictionary=["split"]) as writer:
-        for lo in range(0, n, CHUNK):
-            hi = min(lo + CHUNK, n)
-            m = hi - lo
-            pred = np.where(rng.random(m) < 0.88, y[lo:hi], rng.choice(c, m, p=freq))
-            logits = rng.standard_normal((m, c), dtype=np.float32)
-            logits[np.arange(m), pred] += rng.uniform(2.0, 9.0, m).astype(np.float32)
-            logits -= logits.max(axis=1, keepdims=True)
-            np.exp(logits, out=logits)
-            logits /= logits.sum(axis=1, keepdims=True)
-            writer.write_table(pa.table({
-                "image_id": pa.array(_ids(cap[lo:hi], frame[lo:hi]), pa.string()),
-                "probs": _fixed_list(logits, np.float16),
-                "split": pa.array(np.full(m, "test", dtype=object), pa.string())}, schema=schema))
+
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, schema, use_dictionary=["split"]) as writer:
+            for lo in range(0, n, CHUNK):
+                hi = min(lo + CHUNK, n)
+                m = hi - lo
+                pred = np.where(rng.random(m) < 0.88, y[lo:hi], rng.choice(c, m, p=freq))
+                logits = rng.standard_normal((m, c), dtype=np.float32)
+                logits[np.arange(m), pred] += rng.uniform(2.0, 9.0, m).astype(np.float32)
+                logits -= logits.max(axis=1, keepdims=True)
+                np.exp(logits, out=logits)
+                logits /= logits.sum(axis=1, keepdims=True)
+                writer.write_table(pa.table({
+                    "image_id": pa.array(_ids(cap[lo:hi], frame[lo:hi]), pa.string()),
+                    "probs": fixed_list(logits, np.float16),
+                    "split": pa.array(np.full(m, "test", dtype=object), pa.string())},
+                    schema=schema))
     manifest = {k: {} for k in MANIFEST_KEYS} | {
         "run_id": run_dir.name, "created_at": "2026-01-01T00:00:00+00:00",
         "classes": [f"class{i:02d}" for i in range(c)], "n_predictions": n, "unreadable": []}
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
-    os.replace(tmp, run_dir / "predictions.parquet")
+    # Manifest first: the predictions file appearing is what says the folder is complete.
+    atomic_write(run_dir / MANIFEST, json.dumps(manifest))
+    atomic_write_path(run_dir / PREDICTIONS, write)
 
 
 def _run_dir() -> Path:
@@ -155,7 +157,7 @@ def main() -> None:
     import pyarrow.parquet as pq
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    from analysis import io
+    from data import runs
     from analysis.evalset import aggregate_sequences, evalset_from_arrays, targets
     from analysis.metrics import bootstrap, confusion_for, per_class, summary
 
@@ -173,7 +175,7 @@ def main() -> None:
     print(f"  {N_IMAGES:,} images x {N_CLASSES} classes, float16 probs on disk", flush=True)
     back_memory(6.5)
 
-    t_load, run = _timed(lambda: io.load_run(run_dir))
+    t_load, run = _timed(lambda: runs.load_run(run_dir))
     _line("cold load_run (Parquet -> float32 (n, C))", t_load, 5.0)
 
     y, second, cap, frame = truth_arrays(N_IMAGES, N_CLASSES)

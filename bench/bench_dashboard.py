@@ -7,7 +7,7 @@ Data (built once, cached under ``data.paths.cache_dir()/bench/``):
 
 - 1 M: the synthetic COCO-CT file of ``bench_data`` (published Snapshot Serengeti shape: indent 1,
   NaN tokens, 1-3 frame captures, ~70 % empty, 260 sites, 10 seasons, ~3 % two-species
-  captures), and two run folders written by ``analysis.io.write_run`` (float16 probabilities
+  captures), and two run folders written by ``data.runs.write_run`` (float16 probabilities
   imitating a classifier: the first species gets a large logit boost, a second species a
   smaller one, 15 % / 25 % of images are given a wrong top class) so the Compare page has a pair.
   No image files: thumbnails show the labelled "missing" placeholder.
@@ -94,10 +94,10 @@ def _splits(seq_ids: np.ndarray, seed: int) -> np.ndarray:
 
 def large_data(n_images: int) -> tuple[list[Path], Path, Path]:
     """``(dataset JSON paths, images root, runs dir)`` of the large synthetic benchmark."""
-    from analysis.io import write_run
     from bench.bench_data import synthetic_file
     from data.cct import load_dataset
     from data.paths import cache_dir
+    from data.runs import write_run
 
     json_path = synthetic_file(n_images)
     base = cache_dir() / "bench" / f"dashboard-v{VERSION}-{n_images}"
@@ -128,9 +128,10 @@ def large_data(n_images: int) -> tuple[list[Path], Path, Path]:
 
 def demo_data() -> tuple[list[Path], Path, Path]:
     """The demo: ``demo_dir()``/``runs_dir()`` when a demo is there, else built under the cache."""
-    from analysis.io import list_runs
-    from data.demo import JSON_NAMES, TRUTH_NAME, DemoPaths, make_demo
+    from data.demo import DemoPaths, make_demo
+    from data.demo.generate import JSON_NAMES, TRUTH_NAME
     from data.paths import cache_dir, demo_dir, runs_dir
+    from data.runs import list_runs
     from tests.synth import make_synthetic_run
 
     demo = demo_dir()

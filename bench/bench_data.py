@@ -67,6 +67,7 @@ _ANN = """  {{
 
 def synthetic_file(n_images: int = N_IMAGES, *, seed: int = 0) -> Path:
     """Write (or reuse) the synthetic all-seasons-shaped file under the work folder cache."""
+    from data.files import atomic_write
     from data.paths import cache_dir
 
     out = cache_dir() / "bench" / f"serengeti-synthetic-{n_images}-s{seed}.json"
@@ -76,9 +77,9 @@ def synthetic_file(n_images: int = N_IMAGES, *, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     cats = [{"id": 0, "name": "empty"}, {"id": 1, "name": "human"}] + [
         {"id": k + 2, "name": s} for k, s in enumerate(SPECIES)]
-    tmp = out.with_suffix(".tmp")
     t0 = time.perf_counter()
-    with open(tmp, "w") as fh:
+
+    def write(fh) -> None:
         fh.write('{\n "info": {\n  "version": "2.0",\n  "description": "synthetic"\n },\n')
         fh.write(' "categories": ' + json.dumps(cats, indent=1).replace("\n", "\n ") + ",\n")
         fh.write(' "images": [\n')
@@ -124,7 +125,8 @@ def synthetic_file(n_images: int = N_IMAGES, *, seed: int = 0) -> Path:
             fh.write(block)
         ann_file.close()
         fh.write("\n ]\n}\n")
-    os.replace(tmp, out)
+
+    atomic_write(out, write=write, text=True)
     print(f"wrote {out} ({out.stat().st_size / 1e9:.2f} GB, {n_images:,} images) in "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     return out

@@ -19,7 +19,6 @@ is never cached: the corrections are read fresh whenever the database's mtime ch
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -35,9 +34,9 @@ from data.paths import resolve_images_root
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.evalset import EvalSet
-    from analysis.io import Run
     from dashboard.state import ViewState
     from data.cct import Dataset
+    from data.runs import Run
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +52,9 @@ def data_errors() -> tuple[type[BaseException], ...]:
     Narrower than ``LOAD_ERRORS``: around page code a plain ``ValueError`` is a bug and must
     surface as one.
     """
-    from analysis.schema import PredictionsError
     from data.cct import DatasetError
     from data.images import ImageError
+    from data.runs import PredictionsError
 
     return (ConfigError, OSError, DatasetError, PredictionsError, ImageError)
 
@@ -71,8 +70,9 @@ def stamp(path: str | Path) -> Stamp:
 
 
 def _run_stamp(run_dir: str | Path) -> tuple[Stamp, ...]:
-    d = Path(run_dir)
-    return (stamp(d / "manifest.json"), stamp(d / "predictions.parquet"))
+    from data.runs import run_stamp
+
+    return run_stamp(run_dir)
 
 
 def _curation_stamp() -> tuple[Stamp, ...]:
@@ -86,7 +86,7 @@ def _curation_stamp() -> tuple[Stamp, ...]:
 # --- runs -----------------------------------------------------------------------------------
 
 def list_runs(runs_dir: str | Path) -> list[str]:
-    """Names of the run folders in ``runs_dir`` (sorted by name, as ``analysis.io.list_runs``)."""
+    """Names of the run folders in ``runs_dir`` (sorted by name, as ``data.runs.list_runs``)."""
     d = Path(runs_dir)
     if not d.is_dir():
         raise ConfigError(
@@ -104,19 +104,19 @@ def list_runs(runs_dir: str | Path) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _list_runs_cached(runs_dir: str, dir_stamp: Stamp) -> list[str]:
-    from analysis.io import list_runs as io_list_runs
+    from data.runs import list_runs as io_list_runs
 
     return [Path(p).name for p in io_list_runs(runs_dir)]
 
 
 def load_run(run_dir: str | Path) -> "Run":
-    """``analysis.io.load_run`` cached by the manifest's and predictions' mtimes."""
+    """``data.runs.load_run`` cached by the manifest's and predictions' mtimes."""
     return _load_run_cached(str(Path(run_dir).resolve()), _run_stamp(run_dir))
 
 
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
 def _load_run_cached(run_dir: str, stamps: tuple[Stamp, ...]) -> "Run":
-    from analysis.io import load_run as io_load_run
+    from data.runs import load_run as io_load_run
 
     return io_load_run(run_dir)
 
@@ -124,15 +124,16 @@ def _load_run_cached(run_dir: str, stamps: tuple[Stamp, ...]) -> "Run":
 @st.cache_data(show_spinner=False, max_entries=32)
 def read_manifest(run_dir: str, file_stamp: Stamp | None = None) -> dict[str, Any]:
     """The run's ``manifest.json`` as a dict (cheap; used before the predictions load)."""
-    path = Path(run_dir) / "manifest.json"
+    from data.runs import MANIFEST, PredictionsError
+    from data.runs import read_manifest as runs_read_manifest
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: missing", "Every run folder needs a manifest.json written "
-                          "by `python -m training.predict`.") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})",
-                          "Re-run prediction to rewrite the run folder.") from exc
+        return runs_read_manifest(run_dir)
+    except PredictionsError as exc:
+        hint = ("Re-run prediction to rewrite the run folder."
+                if (Path(run_dir) / MANIFEST).exists() else
+                "Every run folder needs a manifest.json written by `python -m training.predict`.")
+        raise ConfigError(str(exc), hint) from exc
 
 
 # --- dataset --------------------------------------------------------------------------------
@@ -180,9 +181,9 @@ def _load_dataset_cached(stamps: tuple[Stamp, ...]) -> "Dataset":
 def sites_file(paths: Sequence[str | Path], name: str, data: bytes) -> str:
     """An uploaded camera-sites CSV, saved under the cache folder and checked against the
     dataset of ``paths`` (every deployment has coordinates): its path, for the ``locations``
-    of ``data.export.export_camtrapdp``.
+    of ``data.curation.camtrapdp.export_camtrapdp``.
 
-    Raises ``data.export.ExportError`` naming the file, row, field and value at fault.
+    Raises ``data.curation.ExportError`` naming the file, row, field and value at fault.
     """
     return _sites_file_cached(tuple(stamp(p) for p in paths), Path(name).name, data)
 
@@ -191,7 +192,7 @@ def sites_file(paths: Sequence[str | Path], name: str, data: bytes) -> str:
 def _sites_file_cached(stamps: tuple[Stamp, ...], name: str, data: bytes) -> str:
     import hashlib
 
-    from data.export import deployments, read_locations
+    from data.curation.camtrapdp import deployments, read_locations
     from data.paths import cache_dir
 
     folder = cache_dir() / "uploads" / hashlib.sha256(data).hexdigest()[:16]

@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components, loaders, state
-from data.curation import DecisionError, DecisionStore, parse_labels
-from data.export import FORMATS, ExportError, download_name, export_bytes
+from data.curation import (FORMATS, DecisionError, DecisionStore, ExportError, download_name,
+                           export_bytes, parse_labels)
 from data.paths import curation_db
 
 if TYPE_CHECKING:  # pragma: no cover

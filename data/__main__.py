@@ -1,14 +1,14 @@
 """``python -m data {validate,demo,decide,import-decisions,export}``.
 
-Each subcommand comes from a module's ``register_cli(subparsers)``, which adds its parser and
-sets ``func``: ``func(args) -> int`` (the exit code). Bad input (``ValueError`` subclasses such as
-``DatasetError``), unreadable files and SQLite failures of the decisions store (locked past the
-busy timeout, disk full) end in one line on stderr and exit 2, never a traceback.
+Each subcommand comes from a module's ``register_cli(subparsers)``, imported below, which adds
+its parser and sets ``func``: ``func(args) -> int`` (the exit code). Bad input (``ValueError``
+subclasses such as ``DatasetError``), unreadable files and SQLite failures of the decisions
+store (locked past the busy timeout, disk full) end in one line on stderr and exit 2, never a
+traceback.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sqlite3
@@ -16,9 +16,10 @@ import sys
 from collections.abc import Sequence
 
 from data.cct import ValidationReport, validate
+from data.curation import exports as export_cli
+from data.curation import store as curation_cli
+from data.demo import generate as demo_cli
 
-# Modules providing ``register_cli(subparsers)``, in the order of ``--help``.
-CLI_MODULES = ("data.demo", "data.curation", "data.export")
 MAX_LISTED = 40  # sites/seasons printed by the human-readable summary
 log = logging.getLogger("data")
 
@@ -82,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="TrapLens data tools")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # In the order of ``--help``.
     register_cli(sub)
-    for name in CLI_MODULES:
-        importlib.import_module(name).register_cli(sub)
+    demo_cli.register_cli(sub)
+    curation_cli.register_cli(sub)
+    export_cli.register_cli(sub)
     return parser
 
 

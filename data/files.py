@@ -42,10 +42,12 @@ def fsync_dir(folder: str | Path) -> None:
 
 def atomic_write(path: str | Path, data: bytes | str | None = None, *,
                  write: Callable[[IO[Any]], None] | None = None, text: bool | None = None,
-                 newline: str | None = None) -> Path:
+                 newline: str | None = None, durable: bool = True) -> Path:
     """Write ``data`` (or whatever ``write(fh)`` writes) to ``path`` atomically.
 
-    ``text`` defaults to ``isinstance(data, str)``; text is UTF-8. Returns ``path``.
+    ``text`` defaults to ``isinstance(data, str)``; text is UTF-8. ``durable=False`` skips the
+    fsyncs (still atomic, but a power cut may lose the file): for caches that are rebuilt
+    anyway, such as thumbnails. Returns ``path``.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
@@ -67,12 +69,14 @@ def atomic_write(path: str | Path, data: bytes | str | None = None, *,
                 write(fh)
             else:
                 fh.write(data)
-            fsync_file(fh)
+            if durable:
+                fsync_file(fh)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
     return path
 
 

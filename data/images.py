@@ -19,17 +19,16 @@ outside.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
 import re
-import tempfile
 import threading
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from data.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -197,14 +196,6 @@ def thumbnail(root: str | Path, file_name: str, *, size: int, cache_dir: str | P
         return out
     im = open_image(path, size=size)
     im.thumbnail((size, size), Image.Resampling.LANCZOS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            im.save(fh, "JPEG", quality=THUMBNAIL_QUALITY)
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return out
+    # A cache file: atomic (no reader sees half a JPEG), not fsynced (rebuilt if ever lost).
+    return atomic_write(out, write=lambda fh: im.save(fh, "JPEG", quality=THUMBNAIL_QUALITY),
+                        durable=False)

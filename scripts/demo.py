@@ -51,7 +51,7 @@ def demo_config(dataset: list[str], images: str, out: str, *, first_frame_only: 
 
 def ensure_dataset(root: Path, *, n_images: int) -> tuple[list[str], str]:
     """The demo dataset's JSON files and image root, generated when absent."""
-    from data import demo
+    from data.demo import generate as demo
 
     jsons = [root / demo.JSON_NAMES[s] for s in demo.SEASONS]
     if not (root / demo.TRUTH_NAME).is_file() or not all(p.is_file() for p in jsons):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.io import write_run
+from data.runs import write_run
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -68,7 +68,7 @@ def make_synthetic_run(demo, run_dir: Path, *, seed: int = 0, accuracy: float = 
     demo : data.demo.DemoPaths
         ``json_paths`` and ``truth`` (``demo_truth.json``).
     run_dir : Path
-        Created; written through :func:`analysis.io.write_run`.
+        Created; written through :func:`data.runs.write_run`.
     seed : int
     accuracy : float
         Probability that the top class is what the frame shows.

@@ -7,12 +7,12 @@ tensors, numbers, strings, lists and dicts only, so ``torch.load(weights_only=Tr
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from data.files import atomic_write
 
 LAST = "checkpoint_last.pt"
 BEST = "checkpoint_best.pt"
@@ -23,27 +23,6 @@ class CheckpointError(ValueError):
 
 
 REQUIRED = ("model", "classes", "arch", "image_size", "mean", "std", "config")
-
-
-def atomic_write(path: str | Path, data: bytes | None = None, *, write=None) -> Path:
-    """Write ``data`` (or call ``write(fileobj)``) to a temporary file, then rename it over
-    ``path``: a kill mid-write leaves the previous file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if write is not None:
-                write(fh)
-            else:
-                fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save(state: dict[str, Any], path: str | Path) -> Path:

@@ -4,7 +4,7 @@
         --dataset S01.json S02.json --images ROOT --out runs/r1 --split all
     torchrun --nproc_per_node=4 -m training.predict ...   # same output, sharded
 
-Writes ``predictions.parquet`` and ``manifest.json`` through :func:`analysis.io.write_run` (the
+Writes ``predictions.parquet`` and ``manifest.json`` through :func:`data.runs.write_run` (the
 one writer, which validates the contract). Images that cannot be read are listed in the
 manifest's ``unreadable`` with their reason; they never stop the run.
 """
@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from analysis.io import write_run
 from data.cct import Dataset, load_dataset
+from data.runs import write_run
 from data.splits import split_images
 from training import checkpoint as ckpt_io
 from training import distributed

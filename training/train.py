@@ -38,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from data.cct import Dataset, load_dataset
+from data.files import atomic_write
 from data.images import resolve
 from data.splits import split_images
 from training import checkpoint as ckpt_io
@@ -122,9 +123,9 @@ def write_plan(out: Path, plan: Plan, dataset: Dataset, cfg: dict) -> None:
                           "split": plan.split.to_numpy().astype(str), "used": plan.used})
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)
-    ckpt_io.atomic_write(out / SPLIT_FILE, buf.getvalue())
-    ckpt_io.atomic_write(out / "config.json", json.dumps(cfg, indent=2).encode())
-    ckpt_io.atomic_write(out / "classes.json", json.dumps(dataset.classes, indent=1).encode())
+    atomic_write(out / SPLIT_FILE, buf.getvalue())
+    atomic_write(out / "config.json", json.dumps(cfg, indent=2).encode())
+    atomic_write(out / "classes.json", json.dumps(dataset.classes, indent=1).encode())
 
 
 # --- stages ---------------------------------------------------------------------------------
@@ -300,7 +301,7 @@ def _run(cfg: TrainConfig, info: DistInfo) -> Path | None:
                "n_train": int(len(plan.train)), "n_val": int(len(plan.val)),
                "epochs_run": len(st["history"])}
     if info.is_main:
-        ckpt_io.atomic_write(out / "train_summary.json", json.dumps(summary, indent=2).encode())
+        atomic_write(out / "train_summary.json", json.dumps(summary, indent=2).encode())
     distributed.barrier()
     meta = _meta(model, cfg, run_cfg, classes, mean, std, st["best_epoch"])
     # The best weights still have the initial backbone when they come from stage 1: the cached
@@ -481,7 +482,7 @@ def write_history(path: Path, rows: list[dict]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    ckpt_io.atomic_write(path, buf.getvalue().encode())
+    atomic_write(path, buf.getvalue().encode())
 
 
 def cli(argv: list[str] | None = None) -> int:

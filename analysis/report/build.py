@@ -245,8 +245,8 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
     Parameters
     ----------
     dataset : data.cct.Dataset
-    run : analysis.io.Run
-    compare_run : analysis.io.Run, optional
+    run : data.runs.Run
+    compare_run : data.runs.Run, optional
         A second run over the same dataset: adds the ``comparison`` block (this run = B,
         ``compare_run`` = A, the baseline).
     split : str, optional

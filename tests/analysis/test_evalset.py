@@ -9,10 +9,9 @@ import pytest
 
 from analysis.evalset import (CorrectionsError, EvalSet, build_evalset, capture_codes,
                               targets)
-from analysis.io import load_run, write_run
 from analysis.metrics import confusion, evaluate, summary
-from analysis.schema import PredictionsError
 from data.cct import load_dataset
+from data.runs import PredictionsError, load_run, write_run
 
 CATEGORIES = {0: "empty", 5: "zebra", 19: "gazellethomsons", 47: "wildebeest"}
 # image id -> (seq, frame, labels in annotation order)

@@ -1,4 +1,4 @@
-"""analysis.io: the one run-folder writer and reader."""
+"""data.runs: the one run-folder writer and reader."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.io import MANIFEST, PREDICTIONS, list_runs, load_run, write_run
-from analysis.schema import PredictionsError
+from data.runs import MANIFEST, PREDICTIONS, PredictionsError, list_runs, load_run, write_run
 from tests.synth import make_arrays
 
 MANIFEST_BASE = {"dataset": {"paths": [], "sha256": [], "images_root": None},
@@ -137,7 +136,7 @@ def test_multi_row_group_files_are_read_group_by_group(tmp_path):
 ])
 @pytest.mark.parametrize("collide", [False, True])
 def test_first_repeat_is_exact(monkeypatch, ids, row, collide):
-    from analysis import schema
+    from data import runs as schema
 
     if collide:  # every hash equal: the exact comparison alone must decide
         monkeypatch.setattr(schema, "_hash_rows", lambda w: np.zeros(len(w), np.uint64))
@@ -148,7 +147,7 @@ def test_first_repeat_is_exact(monkeypatch, ids, row, collide):
 
 @pytest.mark.parametrize("block", [1 << 18, 7])  # 7: hash blocks straddle the chunks
 def test_first_repeat_matches_pandas_on_random_ids(monkeypatch, block):
-    from analysis import schema
+    from data import runs as schema
 
     monkeypatch.setattr(schema, "_HASH_BLOCK", block)
     rng = np.random.default_rng(3)
@@ -174,7 +173,7 @@ def test_duplicate_ids_are_refused_in_multi_row_group_files(tmp_path):
 
 
 def test_float16_conversion_is_exact_for_every_bit_pattern():
-    from analysis.schema import probs_matrix
+    from data.runs import probs_matrix
 
     half = np.arange(1 << 16, dtype=np.uint16).view(np.float16).reshape(-1, 8)
     item = pa.field("item", pa.float16(), nullable=False)

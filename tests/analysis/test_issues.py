@@ -12,7 +12,7 @@ import pytest
 
 from analysis.__main__ import main
 from analysis.evalset import build_evalset
-from analysis.io import load_run
+from data.runs import load_run
 from analysis.issues import (ISSUE_FILE_COLUMNS, issue_queue, issue_table, queue_progress,
                              write_issues)
 from analysis.ranking import label_issues

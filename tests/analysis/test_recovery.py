@@ -31,10 +31,10 @@ from pathlib import Path
 import pytest
 
 from analysis.evalset import build_evalset
-from analysis.io import load_run
 from analysis.ranking import out_of_sample
 from analysis.sequences import suspects
 from data.cct import load_dataset
+from data.runs import load_run
 
 log = logging.getLogger(__name__)
 

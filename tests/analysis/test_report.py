@@ -15,8 +15,8 @@ import pytest
 
 from analysis.__main__ import main
 from analysis.evalset import EvalSet, evalset_from_arrays
-from analysis.io import write_run
 from analysis.report import slice_scores
+from data.runs import write_run
 from tests.conftest import SERENGETI
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import pytest
 
 from analysis.coverage import TARGET_PRECISIONS, automation_summary, class_thresholds
 from analysis.evalset import evalset_from_arrays
-from analysis.io import load_run
+from data.runs import load_run
 from analysis.report import (BUILDERS, RENDERERS, SECTIONS, build_report, plain, render_html,
                              section_keys)
 from data.cct import load_dataset

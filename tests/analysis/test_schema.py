@@ -1,11 +1,11 @@
-"""analysis.schema: every bad-input case is refused with file, column and an example."""
+"""data.runs: every bad-input case is refused with file, column and an example."""
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from analysis.schema import MANIFEST_KEYS, PredictionsError, validate_predictions
+from data.runs import MANIFEST_KEYS, PredictionsError, validate_predictions
 
 CLASSES = ["empty", "zebra", "wildebeest"]
 PATH = "runs/r1/predictions.parquet"

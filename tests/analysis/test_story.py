@@ -25,10 +25,7 @@ from analysis.story import (NOT_DISTINGUISHABLE, STEPS, ReportFormatError, build
                             story_steps, wilson_interval)
 from data.cct import load_dataset
 
-try:  # the run reader moves from analysis.io to data.runs (house issue)
-    from data.runs import load_run
-except ImportError:
-    from analysis.io import load_run
+from data.runs import load_run
 
 RESAMPLES = 20
 ORDER = [key for key, _, _ in STEPS]

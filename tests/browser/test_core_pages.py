@@ -23,7 +23,7 @@ def _pages() -> list[tuple[str, str]]:
 def truth(demo_small, browser_runs):
     """The default view's eval set and targets, computed without the dashboard."""
     from analysis.evalset import build_evalset, targets
-    from analysis.io import load_run
+    from data.runs import load_run
     from data.cct import load_dataset
 
     ev = build_evalset(load_dataset(demo_small.json_paths), load_run(browser_runs / "synthetic"))

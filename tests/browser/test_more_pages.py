@@ -28,7 +28,7 @@ def test_cooccurrence_grid_click_picks_the_pair(page, open_page, wait_idle, scre
                                                 demo_small, browser_runs):
     from analysis.cooccurrence import rank_pairs
     from analysis.evalset import build_evalset
-    from analysis.io import load_run
+    from data.runs import load_run
     from data.cct import load_dataset
 
     ev = build_evalset(load_dataset(demo_small.json_paths), load_run(browser_runs / "synthetic"))

@@ -6,8 +6,8 @@ import pytest
 from analysis.calibration import ece
 from analysis.coverage import VOLUNTEER_ACCURACY, class_thresholds
 from analysis.evalset import build_evalset
-from analysis.io import load_run
 from data.cct import load_dataset
+from data.runs import load_run
 
 
 @pytest.fixture(scope="module")

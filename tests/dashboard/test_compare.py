@@ -5,8 +5,8 @@ import pytest
 
 from analysis.compare import compare
 from analysis.evalset import build_evalset
-from analysis.io import load_run
 from data.cct import load_dataset
+from data.runs import load_run
 
 
 @pytest.fixture(scope="module")

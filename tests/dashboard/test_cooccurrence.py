@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from analysis.cooccurrence import pair_stats, rank_pairs
 from analysis.evalset import build_evalset
-from analysis.io import load_run
 from data.cct import load_dataset
+from data.runs import load_run
 
 
 def _evalset(demo_small, synthetic_run):

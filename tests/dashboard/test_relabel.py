@@ -89,7 +89,7 @@ def test_corrections_toggle_scores_with_the_decisions(app, no_exception, demo_sm
     """Accepting the model's suggestions, then "apply curated corrections", changes the
     metrics to exactly those of the corrected labels."""
     from analysis.evalset import build_evalset
-    from analysis.io import load_run
+    from data.runs import load_run
     from analysis.metrics import evaluate
 
     at = app("relabel", relabel_curator="Ana")

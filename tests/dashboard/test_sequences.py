@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 
 from analysis.evalset import build_evalset
-from analysis.io import load_run
 from analysis.metrics import evaluate
 from analysis.sequences import suspects
 from data.cct import load_dataset
+from data.runs import load_run
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""data.curation: the append-only decisions store, its CLIs and concurrent writers."""
+"""data.curation.store: the append-only decisions store, its CLIs and concurrent writers."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from data.cct import load_dataset
-from data.curation import (ACTIONS, DecisionError, DecisionStore, parse_labels,
-                           register_cli, resolve_item)
+from data.curation.store import (ACTIONS, DecisionError, DecisionStore, parse_labels,
+                                 register_cli, resolve_item)
 
 CLASSES = ["empty", "human", "zebra", "wildebeest", "elephant", "mongoose"]
 CAT_IDS = {"empty": 0, "human": 1, "zebra": 5, "wildebeest": 12, "elephant": 18, "mongoose": 32}
@@ -454,7 +454,7 @@ def test_python_m_data_decide_fails_in_one_line(tmp_path):
 
 def test_index_look_ups_match_the_dataset_tables(tmp_path, serengeti_slice):
     """The vectorised index answers as plain dicts built from the tables would."""
-    from data import curation
+    from data.curation import store as curation
     from data.cct import load_dataset
 
     paths = [write_cct(tmp_path / "S1.json", n_captures=7, seed=1),

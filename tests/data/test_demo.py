@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from data import cct
-from data.demo import CATEGORIES, DemoError, make_demo, register_cli
+from data.demo.generate import CATEGORIES, DemoError, make_demo, register_cli
 
 IMAGE_KEYS = {"id", "file_name", "frame_num", "seq_id", "width", "height", "corrupt",
               "location", "seq_num_frames", "datetime"}

@@ -1,4 +1,4 @@
-"""data.export: corrected COCO-CT JSON, decisions CSV, Camtrap DP, and atomic writes."""
+"""data.curation exports: corrected COCO-CT JSON, decisions CSV, Camtrap DP, and atomic writes."""
 from __future__ import annotations
 
 import argparse
@@ -16,9 +16,12 @@ import pytest
 
 from data.cct import load_dataset, read_cct_json, validate
 from data.curation import DecisionStore
-from data.export import (CAMTRAP_DP, OBSERVATION_FIELDS, REQUIRED_OBSERVATION_FIELDS, ExportError,
-                         atomic_write, deployment_ids, download_name, export, export_bytes,
-                         register_cli, write_corrected_cct)
+from data.curation import ExportError, download_name, export, export_bytes
+from data.curation.camtrapdp import (CAMTRAP_DP, OBSERVATION_FIELDS, REQUIRED_OBSERVATION_FIELDS,
+                                     deployment_ids)
+from data.curation.coco import write_corrected_cct
+from data.curation.exports import register_cli
+from data.files import atomic_write
 from tests.data.test_curation import NAN, image_id, seq_id, write_cct
 
 
@@ -406,14 +409,14 @@ def test_deployment_ids():
 # -- atomic writes --------------------------------------------------------------------------
 def test_atomic_write_failure_keeps_the_previous_file(tmp_path):
     target = tmp_path / "out.json"
-    atomic_write(target, lambda fh: fh.write('{"v": 1}'))
+    atomic_write(target, write=lambda fh: fh.write('{"v": 1}'), text=True)
 
     def broken(fh):
         fh.write('{"v": 2, "half')
         raise RuntimeError("disk on fire")
 
     with pytest.raises(RuntimeError, match="disk on fire"):
-        atomic_write(target, broken)
+        atomic_write(target, write=broken, text=True)
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
@@ -421,7 +424,9 @@ def test_atomic_write_failure_keeps_the_previous_file(tmp_path):
 def _export_and_hang(dataset, db: str, out: str, marker: str, when: str) -> None:
     """Child: the real export, stalled half-way through writing the JSON or after all of it
     is written but before the rename; the parent kills it there."""
-    import data.export as ex
+    import data.curation as ex
+    import data.curation.coco as coco
+    import data.files as files
 
     def hang(fh):
         fh.flush()
@@ -429,9 +434,9 @@ def _export_and_hang(dataset, db: str, out: str, marker: str, when: str) -> None
         time.sleep(120)
 
     if when == "before-rename":
-        ex._fsync = hang
+        files.fsync_file = hang
     else:
-        real = ex.write_corrected_cct
+        real = coco.write_corrected_cct
 
         def half_written(src, fh, *args, **kwargs):
             whole = io.StringIO()
@@ -439,7 +444,7 @@ def _export_and_hang(dataset, db: str, out: str, marker: str, when: str) -> None
             fh.write(whole.getvalue()[: len(whole.getvalue()) // 2])
             hang(fh)
 
-        ex.write_corrected_cct = half_written  # only in this child process
+        coco.write_corrected_cct = half_written  # only in this child process
     ex.export(dataset, DecisionStore(db), out, format="coco")
 
 
@@ -575,7 +580,7 @@ def test_demo_loop_review_export_reload(demo_small, tmp_path):
 def test_demo_loop_retrains_on_the_corrected_export(demo_small, tmp_path):
     """training.train reads the corrected files directly (one tiny CPU epoch)."""
     pytest.importorskip("torch")
-    from analysis.io import load_run
+    from data.runs import load_run
     from training.config import parse_args
     from training.train import main
 
@@ -596,7 +601,7 @@ def test_demo_loop_retrains_on_the_corrected_export(demo_small, tmp_path):
 def test_corrections_feed_the_metrics(demo_small, synthetic_run, tmp_path):
     """The sidebar toggle's path: DecisionStore.corrections -> analysis.build_evalset."""
     from analysis.evalset import build_evalset
-    from analysis.io import load_run
+    from data.runs import load_run
 
     dataset = load_dataset(demo_small.json_paths, cache=False)
     run = load_run(synthetic_run)

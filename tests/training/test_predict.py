@@ -13,10 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from analysis.io import load_run
-from analysis.schema import validate_predictions
 from data.cct import load_dataset
 from data.images import open_image
+from data.runs import load_run, validate_predictions
 from training import checkpoint as ckpt_io
 from training import predict
 from training.config import TrainConfig

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from analysis.schema import validate_predictions
 from data.cct import load_dataset
+from data.runs import validate_predictions
 from training import checkpoint as ckpt_io
 from training import features, train
 from training.config import TrainConfig, parse_args
@@ -181,7 +181,7 @@ def test_torchrun_training_on_cpu(demo_small, tmp_path):
     import sys
     from pathlib import Path
 
-    from analysis.io import load_run
+    from data.runs import load_run
 
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "ddp"

@@ -3,7 +3,7 @@
 One row per decision in ``decisions`` (never updated, never deleted: triggers refuse both), a
 ``latest_decisions`` view of the latest effective decision per item, and the corrected label
 sets that follow from them (``DecisionStore.corrections``), which the analysis recomputes
-metrics with and ``data.export`` writes out.
+metrics with and the export modules of ``data.curation`` write out.
 
 Concurrency: WAL journal, a busy timeout, a new connection per operation and ``BEGIN
 IMMEDIATE`` around every write, so the labels a decision records as "before" are read in the

@@ -1,19 +1,36 @@
-"""The run-folder contract: manifest keys and one validator for a predictions table.
+"""The run folder format: ``manifest.json`` + ``predictions.parquet`` (see docs/formats.md).
 
-A run folder holds ``manifest.json`` and ``predictions.parquet`` (see docs/formats.md).
-:func:`validate_predictions` is the single boundary check, in the spirit of scikit-learn's
-``_check_targets``: every later function trusts what it lets through.
+This module owns the contract: its constants, the one validator of a predictions table
+(:func:`validate_predictions`, the single boundary check, in the spirit of scikit-learn's
+``_check_targets``: every later function trusts what it lets through), the one manifest reader
+(:func:`read_manifest`), the one "files changed" stamp (:func:`run_stamp`), the one reader
+(:func:`load_run`) and the one atomic writer (:func:`write_run`). Training writes run folders
+and analysis reads them, both through here.
 """
 from __future__ import annotations
 
+import datetime as _dt
+import functools
+import json
+import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from data.files import atomic_write, atomic_write_path
+
+log = logging.getLogger(__name__)
+
+#: File names inside a run folder.
+MANIFEST = "manifest.json"
+PREDICTIONS = "predictions.parquet"
 #: Keys every ``manifest.json`` must have (``unreadable`` defaults to ``[]``).
 MANIFEST_KEYS = ("run_id", "created_at", "classes", "dataset", "model", "training", "software",
                  "n_predictions")
@@ -485,3 +502,260 @@ def checked_arrays(table: pa.Table, manifest: dict, *, path: str | Path,
         raise _fail(path, "image_id", f"duplicate id {ids[repeat]!r} (row {repeat})")
     return ids, probs, check_ids(ids, path=path, dataset_ids=dataset_ids,
                                  assume_unique=not table.column("image_id").null_count)
+
+
+# -- reading and writing run folders --------------------------------------------------------
+@dataclass(eq=False)
+class Run:
+    """A loaded run folder; arrays are aligned row by row and read-only.
+
+    Attributes
+    ----------
+    path : Path
+        The run folder.
+    manifest : dict
+        Parsed ``manifest.json``.
+    classes : list of str
+        Class names in probability order (``manifest["classes"]``).
+    image_ids : ndarray of str, shape (n,)
+    probs : ndarray of float32, shape (n, C)
+    split : ndarray of str, shape (n,)
+    embedding : ndarray of float16, shape (n, D), or None
+    """
+
+    path: Path
+    manifest: dict
+    classes: list[str]
+    image_ids: np.ndarray
+    probs: np.ndarray
+    split: np.ndarray
+    embedding: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id", self.path.name))
+
+
+def read_manifest(run_dir: str | Path) -> dict:
+    """The run's parsed ``manifest.json`` (not validated: see :func:`check_manifest`).
+
+    Raises
+    ------
+    PredictionsError
+        The file is absent or not valid JSON (the message names the file).
+    """
+    path = Path(run_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PredictionsError(f"{path}: file not found (not a run folder?)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PredictionsError(f"{path}: not valid JSON ({exc})") from None
+
+
+#: ``(resolved file path, mtime_ns, size)`` of one file; ``(path, 0, 0)`` when it is absent.
+FileStamp = tuple[str, int, int]
+Stamp = tuple[FileStamp, FileStamp]
+
+
+def run_stamp(run_dir: str | Path) -> Stamp:
+    """The "files changed" stamp of a run folder: :data:`FileStamp` of ``manifest.json`` and of
+    ``predictions.parquet``. It changes whenever either file is rewritten, so every cache of a
+    run folder (:func:`load_run`'s, the dashboard's) keys on it."""
+    run_dir = Path(run_dir).expanduser().resolve()
+    out = []
+    for name in (MANIFEST, PREDICTIONS):
+        path = run_dir / name
+        try:
+            st = path.stat()
+        except OSError:
+            out.append((str(path), 0, 0))
+        else:
+            out.append((str(path), int(st.st_mtime_ns), int(st.st_size)))
+    return tuple(out)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read and validate a run folder (cached by the files' modification times).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Folder with ``manifest.json`` and ``predictions.parquet``.
+
+    Returns
+    -------
+    Run
+        ``probs`` is float32 ``(n, C)``; float32 files are read without a copy.
+
+    Raises
+    ------
+    PredictionsError
+        Any breach of the contract (see :func:`validate_predictions`).
+    """
+    run_dir = Path(run_dir).resolve()
+    return _load_cached(run_dir, run_stamp(run_dir))
+
+
+def _read_probs(pf: pq.ParquetFile, check: ProbsCheck, *, path: Path,
+                n_classes: int) -> np.ndarray:
+    """The ``probs`` column, converted (and checked) row group by row group straight into one
+    float32 array, so the file's own (float16) column never sits in memory beside the result.
+
+    The next row group is decoded by Arrow in a second thread (without the GIL) while NumPy
+    converts the current one.
+    """
+    out = np.empty((pf.metadata.num_rows, n_classes), np.float32)
+    row = 0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        def read(i: int):
+            return pool.submit(pf.read_row_group, i, columns=["probs"], use_threads=False)
+
+        pending = read(0) if pf.metadata.num_row_groups else None
+        for i in range(pf.metadata.num_row_groups):
+            col = pending.result().column(0)
+            pending = read(i + 1) if i + 1 < pf.metadata.num_row_groups else None
+            probs_matrix(col, path=path, n_classes=n_classes, row0=row,
+                         out=out[row:row + len(col)], check=check)
+            row += len(col)
+            del col
+    return out
+
+
+def _split_array(column: pa.ChunkedArray) -> np.ndarray:
+    """The ``split`` column as an object array; a dictionary column shares its few strings."""
+    if not pa.types.is_dictionary(column.type):
+        return column.to_numpy()
+    out = np.empty(len(column), dtype=object)
+    row = 0
+    for chunk in column.chunks:
+        names = chunk.dictionary.to_numpy(zero_copy_only=False)
+        out[row:row + len(chunk)] = names[chunk.indices.to_numpy(zero_copy_only=False)]
+        row += len(chunk)
+    return out
+
+
+@functools.lru_cache(maxsize=2)
+def _load_cached(run_dir: Path, stamp: Stamp) -> Run:
+    manifest = read_manifest(run_dir)
+    path = run_dir / PREDICTIONS
+    classes = check_manifest(manifest, path=run_dir / MANIFEST)
+    try:
+        pf = pq.ParquetFile(path, read_dictionary=["split"], memory_map=True)
+        by_group = "probs" in pf.schema_arrow.names and pf.metadata.num_row_groups > 1
+        table = pf.read(columns=[c for c in pf.schema_arrow.names
+                                 if not (by_group and c == "probs")])
+    except FileNotFoundError:
+        raise PredictionsError(f"{path}: file not found") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise PredictionsError(f"{path}: unreadable Parquet ({exc})") from None
+    reader = ((lambda check: _read_probs(pf, check, path=path, n_classes=len(classes)))
+              if by_group else None)
+    try:
+        ids, probs, _ = checked_arrays(table, manifest, path=path, probs=reader)
+    except (pa.ArrowException, OSError) as exc:
+        raise PredictionsError(f"{path}: unreadable Parquet ({exc})") from None
+    embedding = None
+    if "embedding" in table.column_names:
+        emb = table.column("embedding").combine_chunks()
+        embedding = emb.values.to_numpy().reshape(len(emb), emb.type.list_size)
+    split = _split_array(table.column("split"))
+    for arr in (ids, probs, split, embedding):
+        if arr is not None:
+            arr.flags.writeable = False  # cached: callers must not mutate it
+    log.info("loaded run %s: %d predictions x %d classes", run_dir.name, *probs.shape)
+    return Run(path=run_dir, manifest=manifest, classes=classes,
+               image_ids=ids, probs=probs, split=split, embedding=embedding)
+
+
+def list_runs(runs_dir: str | Path) -> list[Path]:
+    """Run folders (with both ``manifest.json`` and ``predictions.parquet``) under ``runs_dir``.
+
+    Returns
+    -------
+    list of Path
+        Sorted by folder name; empty when ``runs_dir`` does not exist.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir()
+                  if (p / MANIFEST).is_file() and (p / PREDICTIONS).is_file())
+
+
+def fixed_list(matrix: np.ndarray, dtype: np.dtype) -> pa.FixedSizeListArray:
+    """An ``(n, C)`` matrix as the writer's ``fixed_size_list<dtype>[C]`` column layout."""
+    # Non-nullable items: Parquet then stores no definition levels, which makes reading
+    # 7 M x 61 values several times faster.
+    matrix = np.ascontiguousarray(matrix, dtype=dtype)
+    item = pa.field("item", pa.from_numpy_dtype(np.dtype(dtype)), nullable=False)
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)),
+                                             type=pa.list_(item, matrix.shape[1]))
+
+
+def write_run(run_dir: str | Path, *, manifest: dict, image_ids: Sequence[str] | np.ndarray,
+              probs: np.ndarray, split: Sequence[str] | np.ndarray | str,
+              embedding: np.ndarray | None = None) -> Path:
+    """Validate and write a run folder atomically; the one predictions writer.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Created if absent.
+    manifest : dict
+        Must hold the keys of :data:`MANIFEST_KEYS` except those filled here:
+        ``run_id`` (default: folder name), ``created_at`` (default: now, UTC),
+        ``n_predictions`` (always set to ``len(image_ids)``), ``unreadable`` (default ``[]``).
+    image_ids : sequence of str, shape (n,)
+    probs : ndarray, shape (n, C)
+        float16 is kept as float16 on disk; anything else is written as float32.
+    split : sequence of str, shape (n,), or one str for every row
+    embedding : ndarray, shape (n, D), optional
+        Written as float16.
+
+    Returns
+    -------
+    Path
+        The run folder.
+
+    Raises
+    ------
+    PredictionsError
+        The predictions break the contract; nothing is written.
+    """
+    run_dir = Path(run_dir)
+    probs = np.asarray(probs)
+    if probs.ndim != 2:
+        raise PredictionsError(f"{run_dir / PREDICTIONS}: column 'probs': expected a 2-D array, "
+                               f"got shape {probs.shape}")
+    n = probs.shape[0]
+    ids = np.asarray(image_ids, dtype=object)
+    split_arr = (np.full(n, split, dtype=object) if isinstance(split, str)
+                 else np.asarray(split, dtype=object))
+    for name, arr in (("image_id", ids), ("split", split_arr)):
+        if len(arr) != n:
+            raise PredictionsError(f"{run_dir / PREDICTIONS}: column {name!r}: {len(arr)} values "
+                                   f"for {n} rows of probs")
+    manifest = {"run_id": run_dir.name,
+                "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "unreadable": [], **manifest, "n_predictions": int(n)}
+    dtype = np.float16 if probs.dtype == np.float16 else np.float32
+    columns = {"image_id": pa.array(ids, pa.string()),
+               "probs": fixed_list(probs, dtype),
+               "split": pa.array(split_arr, pa.string())}
+    if embedding is not None:
+        embedding = np.asarray(embedding)
+        if embedding.ndim != 2 or len(embedding) != n:
+            raise PredictionsError(f"{run_dir / PREDICTIONS}: column 'embedding': shape "
+                                   f"{embedding.shape} does not match {n} rows")
+        columns["embedding"] = fixed_list(embedding, np.float16)
+    table = pa.table(columns, schema=pa.schema(
+        [pa.field(k, v.type, nullable=False) for k, v in columns.items()]))
+    checked_arrays(table, manifest, path=run_dir / PREDICTIONS)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # No dictionary pages for floats and unique ids (they only slow reading down).
+    atomic_write_path(run_dir / PREDICTIONS,
+                      lambda p: pq.write_table(table, p, use_dictionary=["split"]))
+    atomic_write(run_dir / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+    log.info("wrote run %s: %d predictions", run_dir, n)
+    return run_dir

@@ -1,7 +1,7 @@
 """Drawing for the demo dataset: savanna scenery, species-specific animals, camera artefacts.
 
 Everything here is a pure function of its arguments (including a ``numpy`` Generator), so a
-frame is the same bytes whenever it is drawn with the same plan. ``data.demo`` plans the
+frame is the same bytes whenever it is drawn with the same plan. ``data.demo.generate`` plans the
 dataset; this module only paints it.
 """
 from __future__ import annotations

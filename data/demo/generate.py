@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from data import _demo_draw as draw
+from data.demo import draw
+from data.files import atomic_write
 from data.paths import demo_dir
 
 log = logging.getLogger(__name__)
@@ -473,11 +474,7 @@ def _truth(caps: list[Capture], seed: int) -> dict:
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1, allow_nan=True)
-        fh.write("\n")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(doc, indent=1, allow_nan=True) + "\n")
 
 
 # ------------------------------------------------------------------------------------------
