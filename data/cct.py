@@ -259,7 +259,7 @@ class _Reader:
     def key(self) -> str:
         """The object key at the next byte, and the ':' after it."""
         if self.peek() != 0x22:
-            raise self.fail(0, "invalid JSON: expected a key")
+            raise self.fail(0, "invalid JSON: object key is not a string")
         end = self.at
         while True:
             end = self.buf.find(b'"', end + 1)
@@ -272,7 +272,7 @@ class _Reader:
         try:
             key = msgspec.json.decode(self.buf[self.at:end + 1])
         except msgspec.DecodeError:
-            raise self.fail(0, "invalid JSON: bad object key") from None
+            raise self.fail(0, "invalid JSON: object key is not a string") from None
         self.at = end + 1
         self.expect(b":", "':' after a key")
         return key
