@@ -10,6 +10,9 @@ multi-species captures. Each measurement runs in its own subprocess so its peak 
 - ``load_dataset`` warm (hash the file + read the Parquet cache),
 - baseline: ``json.load`` then ``pd.DataFrame(images)`` and ``pd.DataFrame(annotations)``.
 
+Targets (issue 16), cold ``load_dataset`` against the baseline in the same run: at most
+0.4x its wall time and at most 0.6x its peak RSS. A missed target exits non-zero.
+
     python -m bench data            # N images from $TRAPLENS_BENCH_IMAGES (default 1,000,000)
 """
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 from bench import back_memory
 
 N_IMAGES = int(os.environ.get("TRAPLENS_BENCH_IMAGES", "1000000"))
+BASELINE = "json.load + pandas.DataFrame"
+TARGETS = {"seconds": ("wall", 0.4), "peak_rss": ("peak RSS", 0.6)}  # cold / baseline, at most
 ROOT = Path(__file__).resolve().parents[1]
 SPECIES = ["zebra", "wildebeest", "gazellethomsons", "gazellegrants", "elephant", "giraffe",
            "buffalo", "impala", "hartebeest", "warthog", "lionfemale", "hyenaspotted",
@@ -187,6 +192,22 @@ def main() -> None:
     print(f"rough cold peak for the 5.2 GB all-seasons file: ~{per_gb * 5.2:.1f} GiB "
           "(peak RSS per GB of JSON x 5.2)")
     print("(wall times depend on machine load; CPU seconds are steadier)")
+    missed = check_targets(results["cold"], base)
+    if missed:
+        raise SystemExit(f"bench data: target(s) missed: {', '.join(missed)}")
+
+
+def check_targets(cold: dict, base: dict) -> list[str]:
+    """Print cold ``load_dataset`` against the baseline for each target; the missed ones."""
+    missed = []
+    for key, (name, limit) in TARGETS.items():
+        ratio = cold[key] / base[key]
+        ok = ratio <= limit
+        print(f"target: cold load_dataset {name} {ratio:.2f}x of {BASELINE} "
+              f"(at most {limit:.1f}x): {'met' if ok else 'MISSED'}", flush=True)
+        if not ok:
+            missed.append(f"{name} {ratio:.2f}x > {limit:.1f}x")
+    return missed
 
 
 if __name__ == "__main__":

@@ -15,13 +15,13 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+import msgspec
 import numpy as np
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,25 +42,68 @@ class DatasetError(ValueError):
     """A dataset file that cannot be used; the message names the file and the reason."""
 
 
-# --- streaming JSON reader ---------------------------------------------------------------
-# Element boundaries come from a vectorised scan (numpy): unescaped quotes give the string
-# mask, brackets outside strings give the depth. Each batch of complete elements goes to
-# orjson, which rejects bare NaN: those outside strings are rewritten to null first.
+# --- streaming reader: msgspec over batches of whole elements -----------------------------
+# msgspec parses and validates every byte. What it cannot do is done here, vectorised over
+# bytes: bare NaN tokens (not JSON) become null outside strings, and the two big arrays are
+# cut into batches of whole elements, so memory stays near one batch. A raw newline is never
+# inside a JSON string, so a byte's string state follows from the quotes since the last
+# newline: that "line rule" settles the indented published files cheaply; the exact scan
+# (every quote, escapes, brackets) covers whatever it cannot settle.
 
+class ImageRecord(TypedDict, total=False):
+    """The fields of ``images[]`` the loader reads; msgspec skips the others."""
+
+    id: Any
+    file_name: Any
+    seq_id: Any
+    frame_num: Any
+    seq_num_frames: Any
+    location: Any
+    datetime: Any
+    width: Any
+    height: Any
+    corrupt: Any
+    season: Any
+
+
+class AnnotationRecord(TypedDict, total=False):
+    """The fields of ``annotations[]`` the loader reads; msgspec skips the others."""
+
+    id: Any
+    image_id: Any
+    category_id: Any
+    season: Any
+    count: Any
+    sequence_level_annotation: Any
+
+
+class CategoryRecord(TypedDict, total=False):
+    """One ``categories[]`` entry."""
+
+    id: Any
+    name: Any
+
+
+class Info(msgspec.Struct):
+    """``info`` as published (validated while reading; the tables do not use it)."""
+
+    version: Any = None
+    description: Any = None
+    date_created: Any = None
+    contributor: Any = None
+
+
+# what load_dataset decodes each member to (a streamed array: each element)
+RECORD_TYPES: dict[str, Any] = {"images": ImageRecord, "annotations": AnnotationRecord,
+                                "categories": list[CategoryRecord], "info": Info}
+_GENERIC = msgspec.json.Decoder()
+_WS = b" \t\r\n"
 _DELTA = np.zeros(256, dtype=np.int64)
 _DELTA[list(b"{[")] = 1
 _DELTA[list(b"}]")] = -1
-_WS = b" \t\r\n"
-_OPEN, _CLOSE, _LBRACKET, _RBRACKET, _COMMA, _COLON = b"{}[],:"
-
-
-@dataclass
-class _Scan:
-    pos: np.ndarray         # positions of structural characters outside strings
-    char: np.ndarray        # those characters
-    before: np.ndarray      # nesting depth before each
-    nan_inside: np.ndarray  # positions of "NaN" inside strings (left as they are)
-    has_nan: bool
+_FAST_MIN = 1 << 16  # a streamed array's buffer worth a fast cut
+_ARRAY_END = re.compile(rb"\}\s*\]\s*[,}]")  # a last element, then the array's end
+_WINDOW = 64         # bytes the line rule looks back at most
 
 
 def _escaped(buf: bytes, quote: int) -> bool:
@@ -71,7 +114,8 @@ def _escaped(buf: bytes, quote: int) -> bool:
 
 
 def _in_string(buf: bytes, arr: np.ndarray) -> np.ndarray:
-    """1 for bytes inside a JSON string (and on its opening quote); ``buf`` starts outside."""
+    """Exact: 1 for bytes inside a JSON string (and on its opening quote); ``buf`` starts
+    outside any string."""
     quote = arr == 0x22
     maybe = np.flatnonzero(quote[1:] & (arr[:-1] == 0x5C)) + 1
     for p in maybe.tolist():  # rare: a quote after a backslash is escaped when the run is odd
@@ -80,209 +124,281 @@ def _in_string(buf: bytes, arr: np.ndarray) -> np.ndarray:
     return np.bitwise_xor.accumulate(quote.view(np.uint8))
 
 
-def _nan_in_strings(arr: np.ndarray, in_string: np.ndarray) -> np.ndarray:
-    nan = np.flatnonzero(arr[:-2] == 0x4E)
-    nan = nan[(arr[nan + 1] == 0x61) & (arr[nan + 2] == 0x4E)]
-    return nan[in_string[nan] == 1]
+def _outside_strings(buf: bytes, arr: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Which positions ``pos`` of ``buf`` (which starts outside strings) are outside strings.
+
+    The line rule, walking back from all positions at once: an even number of quotes since
+    the last newline (or the start) means outside. Positions whose line holds a backslash
+    or reaches back more than ``_WINDOW`` bytes are settled by the exact scan.
+    """
+    odd = np.zeros(pos.size, dtype=bool)
+    unsure = np.zeros(pos.size, dtype=bool)
+    act, cur = np.arange(pos.size), pos
+    for _ in range(_WINDOW):
+        cur = cur - 1
+        byte = np.where(cur >= 0, arr[np.maximum(cur, 0)], 0x0A)
+        odd[act[byte == 0x22]] ^= True
+        esc = byte == 0x5C
+        unsure[act[esc]] = True
+        keep = (byte != 0x0A) & ~esc
+        act, cur = act[keep], cur[keep]
+        if not act.size:
+            break
+    unsure[act] = True
+    if unsure.any():
+        odd[unsure] = _in_string(buf, arr)[pos[unsure]] == 1
+    return ~odd
 
 
-def _scan(buf: bytes, depth0: int) -> _Scan:
-    """Structural characters of ``buf``, which starts outside any string at depth ``depth0``."""
+def _denan(text: bytes) -> bytes:
+    """``text`` (which starts outside strings) with each bare ``NaN`` token as ``null``;
+    ``NaN`` inside strings stays text."""
+    if b"NaN" not in text:
+        return text
+    arr = np.frombuffer(text, dtype=np.uint8)
+    pos = np.flatnonzero(arr[:-2] == 0x4E)
+    pos = pos[(arr[pos + 1] == 0x61) & (arr[pos + 2] == 0x4E)]
+    bare = _outside_strings(text, arr, pos)
+    if bare.all():  # the published files: one pass in C
+        return text.replace(b"NaN", b"null")
+    pos = pos[bare]
+    out = arr.copy()
+    out[pos], out[pos + 1], out[pos + 2] = 0x6E, 0x75, 0x6C  # "nul", then one more "l"
+    return np.insert(out, pos + 3, 0x6C).tobytes()
+
+
+def _structure(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact: positions of ``{}[],`` outside strings in ``buf`` (which starts outside
+    strings), those characters, and the nesting depth before each (0 at the start)."""
     arr = np.frombuffer(buf, dtype=np.uint8)
-    in_string = _in_string(buf, arr)
     folded = arr | 0x20  # maps [ ] onto { }
-    struct = (folded == 0x7B) | (folded == 0x7D) | (arr == 0x2C) | (arr == 0x3A)
-    pos = np.flatnonzero(struct)
-    pos = pos[in_string[pos] == 0]
+    pos = np.flatnonzero((folded == 0x7B) | (folded == 0x7D) | (arr == 0x2C))
+    if pos.size and b'"' in buf:
+        pos = pos[_in_string(buf, arr)[pos] == 0]
     char = arr[pos]
     delta = _DELTA[char]
-    before = depth0 + np.cumsum(delta) - delta
-    if b"NaN" not in buf:
-        return _Scan(pos, char, before, np.empty(0, np.int64), False)
-    return _Scan(pos, char, before, _nan_in_strings(arr, in_string), True)
+    return pos, char, np.cumsum(delta) - delta
 
 
-def _denan(region: bytes, start: int, scan: _Scan) -> bytes:
-    """``region`` (byte r = buf[start + r]) with bare NaN tokens as null, strings untouched."""
-    if not scan.has_nan or b"NaN" not in region:
-        return region
-    inside = scan.nan_inside
-    inside = inside[(inside >= start) & (inside < start + len(region))]
-    return _replace_nan(region, inside - start)
-
-
-def _replace_nan(region: bytes, inside: np.ndarray) -> bytes:
-    """``region`` with every ``NaN`` as ``null`` except at the positions ``inside``."""
-    if inside.size == 0:
-        return region.replace(b"NaN", b"null")
-    keep = set(inside.tolist())
-    out, last, i = [], 0, region.find(b"NaN")
-    while i >= 0:
-        if i not in keep:
-            out += [region[last:i], b"null"]
-            last = i + 3
-        i = region.find(b"NaN", i + 3)
-    out.append(region[last:])
-    return b"".join(out)
-
-
-def _fast_items(buf: bytes) -> tuple[list, int] | None:
-    """Fast path inside a streamed array (``buf`` starts at an element): parse up to the last
-    ``},`` and return (items, bytes consumed), or None to fall back to the full scan.
-
-    Sound without a structural scan: ``[`` + a prefix of the array + ``]`` only parses when the
-    prefix ends at an element boundary (a cut inside a string or a nested value cannot parse).
-    """
+def _fast_items(buf: bytes) -> int | None:
+    """Fast cut inside a streamed array (``buf`` starts at an element): the length of the
+    elements up to the last ``},`` whose brace the line rule puts outside strings, or None.
+    The caller's decode of ``[`` + ``buf[:cut]`` + ``]`` proves the cut: that parses only
+    when the cut ends an element of this array (inside a string or a nested value, or past
+    the array's end, it cannot)."""
     end = len(buf)
-    for _ in range(64):  # the last comma after a closing brace, outside the partial element
+    for _ in range(64):  # the last comma after a closing brace
         comma = buf.rfind(b",", 0, end)
         if comma <= 0:
             return None
         j = comma - 1
         while j > 0 and buf[j] in _WS:
             j -= 1
-        if buf[j] == _CLOSE:
+        if buf[j] == 0x7D:
             break
         end = comma
     else:
         return None
-    region = b"".join((b"[", memoryview(buf)[:comma], b"]"))  # one copy
-    if b"NaN" in region:
-        arr = np.frombuffer(region, dtype=np.uint8)
-        region = _replace_nan(region, _nan_in_strings(arr, _in_string(region, arr)))
-    try:
-        return orjson.loads(region), comma + 1
-    except orjson.JSONDecodeError:
-        return None
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    return comma if _outside_strings(buf, arr, np.array([j]))[0] else None
 
 
-def _first(mask: np.ndarray, start: int) -> int:
-    hit = np.flatnonzero(mask[start:])
-    return start + int(hit[0]) if hit.size else len(mask)
+class _Reader:
+    """A file read forward ``chunk`` at a time: ``buf[at:]`` is what is left of it to
+    parse, from file offset ``base + at``."""
 
+    def __init__(self, path: Path, fh: Any, chunk: int) -> None:
+        self.path, self.fh, self.chunk = path, fh, chunk
+        self.buf, self.at, self.base, self.eof = b"", 0, 0, False
 
-def _skip_ws(buf: bytes, i: int) -> int:
-    while i < len(buf) and buf[i] in _WS:
-        i += 1
-    return i
+    def fail(self, at: int, reason: str) -> DatasetError:
+        return DatasetError(f"{self.path}: {reason} (at byte {self.base + self.at + at})")
+
+    def more(self) -> None:
+        """Read on (at least as much as is held, so a long value costs linear time)."""
+        if self.eof:
+            raise self.fail(len(self.buf) - self.at,
+                            "invalid JSON: unexpected end of file (truncated?)")
+        data = self.fh.read(max(self.chunk, len(self.buf) - self.at))
+        self.eof = not data
+        rest = memoryview(self.buf)[self.at:]
+        self.buf = b"".join((rest, data)) if len(rest) else data  # one copy at most
+        self.base, self.at = self.base + self.at, 0
+
+    def live(self) -> bytes:
+        """What is left to parse, as one bytes object starting at offset 0."""
+        if self.at:
+            self.buf, self.base, self.at = self.buf[self.at:], self.base + self.at, 0
+        return self.buf
+
+    def drop(self, n: int) -> None:
+        self.at += n
+
+    def peek(self) -> int | None:
+        """The next byte that is not whitespace (skipping the whitespace); None at EOF."""
+        while True:
+            buf, i = self.buf, self.at
+            while i < len(buf) and buf[i] in _WS:
+                i += 1
+            self.at = i
+            if i < len(buf):
+                return buf[i]
+            if self.eof:
+                return None
+            self.more()
+
+    def expect(self, chars: bytes, what: str) -> int:
+        c = self.peek()
+        if c is None:
+            self.more()  # raises: unexpected end of file
+        if c not in chars:
+            raise self.fail(0, f"invalid JSON: expected {what}")
+        self.drop(1)
+        return c
+
+    def key(self) -> str:
+        """The object key at the next byte, and the ':' after it."""
+        if self.peek() != 0x22:
+            raise self.fail(0, "invalid JSON: object key is not a string")
+        end = self.at
+        while True:
+            end = self.buf.find(b'"', end + 1)
+            if end < 0:
+                end = len(self.buf) - 1 - self.at
+                self.more()
+                end += self.at
+            elif not _escaped(self.buf, end):
+                break
+        try:
+            key = msgspec.json.decode(self.buf[self.at:end + 1])
+        except msgspec.DecodeError:
+            raise self.fail(0, "invalid JSON: object key is not a string") from None
+        self.at = end + 1
+        self.expect(b":", "':' after a key")
+        return key
+
+    def until(self, closers: bytes, *, last_comma: bool) -> int:
+        """Length of the values at the start of the buffer up to the first of ``closers``
+        at their depth; with ``last_comma``, up to the last comma at that depth in the
+        buffer when no closer is in it. Reads on while neither is found."""
+        buf = self.live()
+        window = len(buf) if last_comma else 1 << 16  # a member: look near first
+        while True:
+            pos, char, before = _structure(buf[:window])
+            top = before == 0
+            close = np.flatnonzero(top & np.isin(char, np.frombuffer(closers, np.uint8)))
+            if close.size:
+                return int(pos[close[0]])
+            commas = np.flatnonzero(top & (char == 0x2C))
+            if last_comma and commas.size:
+                return int(pos[commas[-1]])
+            if window < len(buf):
+                window *= 4
+            else:
+                self.more()
+                buf = self.buf
+                window = len(buf)
+
+    def decode(self, region: bytes, decoder: msgspec.json.Decoder, what: str) -> Any:
+        """``region`` decoded; values that do not fit the decoder's type come as plain
+        objects, for the caller to word the problem."""
+        try:
+            return decoder.decode(_denan(region))
+        except msgspec.ValidationError:
+            if decoder is _GENERIC:
+                raise
+            return self.decode(region, _GENERIC, what)
+        except msgspec.DecodeError as exc:
+            raise self.fail(0, f"invalid JSON in {what}: {exc}") from None
 
 
 def iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHUNK_BYTES,
-                 raw: bool = False) -> Iterator[tuple[str, str, Any]]:
+                 raw: bool = False, types: Mapping[str, Any] | None = None
+                 ) -> Iterator[tuple[str, str, Any]]:
     """Yield ``(key, "value", obj)`` per top-level member of the JSON object in ``path``, but
     ``(key, "start", None)`` then ``(key, "items", list)`` batches for the arrays named in
-    ``stream``.
+    ``stream``. Bare ``NaN`` tokens are read as None; "NaN" inside strings stays text.
 
-    With ``raw``, each ``obj`` is a pair ``(obj, bytes)``: the value, or the batch of
-    elements (comma-separated, without the brackets), exactly as the file spells it
-    (``(None, None)`` for ``start``). Memory stays near ``chunk_bytes`` either way.
+    ``types`` maps a member to the type msgspec decodes it to (for a streamed array: each
+    element's type, whose missing fields are skipped, not built). Other members, and a batch
+    whose values do not fit the type, come as plain Python objects. With ``raw``, each ``obj``
+    is a pair ``(obj, bytes)``: the value, or the batch of elements (comma-separated, without
+    the brackets), exactly as the file spells it (``(None, None)`` for ``start``). Memory
+    stays near ``chunk_bytes`` (or the largest member that is not streamed).
+
+    Raises
+    ------
+    DatasetError
+        Not JSON, not an object at the top level, or cut short; the message names the file
+        and the byte offset.
     """
-    def emit(obj: Any, region: bytes | None) -> Any:
-        return (obj, region) if raw else obj
-
-    def fail(offset: int, reason: str) -> DatasetError:
-        return DatasetError(f"{path}: {reason} (at byte {offset})")
-
-    def parse(region: bytes, start: int, scan: _Scan, what: str) -> Any:
-        try:
-            return orjson.loads(_denan(region, start, scan))
-        except orjson.JSONDecodeError as exc:
-            raise fail(base + max(start, 0), f"invalid JSON in {what}: {exc}") from None
-
-    depth_of = {"start": 0, "key": 1, "value": 1, "array": 2, "after": 1}
-    phase, base, buf, eof, key, mark = "start", 0, b"", False, "", 0
+    decoders = {k: msgspec.json.Decoder(list[t] if k in stream else t)
+                for k, t in (types or {}).items()}
     with open(path, "rb") as fh:
-        while True:
-            if not eof:
-                data = fh.read(chunk_bytes)
-                eof = not data
-                buf = buf + data if buf else data
-            if phase == "array" and len(buf) >= min(chunk_bytes, 1 << 16):
-                fast = _fast_items(buf)
-                if fast is not None:
-                    items, used = fast
-                    if items:
-                        yield key, "items", emit(items, buf[:used - 1])
-                    buf, base = buf[used:], base + used
-            if eof and base == 0 and not buf.strip(_WS):
-                raise DatasetError(f"{path}: empty file, not JSON")
-            scan = _scan(buf, depth_of[phase])
-            pos, char, before = scan.pos, scan.char, scan.before
-            n, i = len(pos), 0
-            at1 = before == 1
-            while phase != "end":
-                if phase == "start":
-                    if n == 0:
-                        break
-                    if char[0] != _OPEN or buf[:pos[0]].strip(_WS):
-                        raise fail(base, "not a COCO Camera Traps file: the top level is not "
-                                         "a JSON object")
-                    phase, mark, i = "key", int(pos[0]) + 1, 1
-                elif phase == "key":
-                    j = _first(at1, i)
-                    if j == n:
-                        break
-                    if char[j] == _CLOSE and not buf[mark:pos[j]].strip(_WS):
-                        phase, mark = "end", int(pos[j]) + 1
-                        break
-                    if char[j] != _COLON:
-                        raise fail(base + int(pos[j]), "invalid JSON: expected a key and ':'")
-                    try:
-                        key = orjson.loads(buf[mark:pos[j]])
-                    except orjson.JSONDecodeError:
-                        key = None
-                    if not isinstance(key, str):
-                        raise fail(base + mark, "invalid JSON: object key is not a string")
-                    vstart = _skip_ws(buf, int(pos[j]) + 1)
-                    if vstart == len(buf):
-                        break
-                    if key in stream and buf[vstart] == _LBRACKET:
-                        phase, mark, i = "array", int(pos[j + 1]) + 1, j + 2
-                        yield key, "start", emit(None, None)
-                    else:
-                        phase, mark, i = "value", vstart, j + 1
-                elif phase == "value":
-                    j = _first(at1 & ((char == _COMMA) | (char == _CLOSE)), i)
-                    if j == n:
-                        break
-                    yield key, "value", emit(parse(buf[mark:pos[j]], mark, scan, f"'{key}'"),
-                                             buf[mark:pos[j]])
-                    phase = "key" if char[j] == _COMMA else "end"
-                    mark, i = int(pos[j]) + 1, j + 1
-                elif phase == "array":
-                    close = _first((char == _RBRACKET) & (before == 2), i)
-                    commas = np.flatnonzero((char[i:close] == _COMMA) & (before[i:close] == 2))
-                    stop = (int(pos[close]) if close < n
-                            else int(pos[i + commas[-1]]) if commas.size else None)
-                    if stop is not None:
-                        if stop > mark:
-                            items = parse(b"[" + buf[mark:stop] + b"]", mark - 1, scan,
-                                          f"'{key}'")
-                            if items:
-                                yield key, "items", emit(items, buf[mark:stop])
-                        mark = stop + 1
-                    if close == n:
-                        break
-                    phase, i = "after", close + 1
-                elif phase == "after":
-                    j = _first(at1, i)
-                    if j == n:
-                        break
-                    if char[j] not in (_COMMA, _CLOSE) or buf[mark:pos[j]].strip(_WS):
-                        raise fail(base + int(pos[j]), "invalid JSON: expected ',' or '}'")
-                    phase = "key" if char[j] == _COMMA else "end"
-                    mark, i = int(pos[j]) + 1, j + 1
-            if phase == "end":
-                rest = buf[mark:] + (b"" if eof else fh.read())
-                if rest.strip(_WS):
-                    raise fail(base + mark, "invalid JSON: data after the top-level object")
-                return
-            buf, base, mark = buf[mark:], base + mark, 0
-            if eof and phase == "start":
-                raise fail(base, "not a COCO Camera Traps file: the top level is not a JSON "
-                                 "object")
-            if eof:
-                raise fail(base + len(buf), "invalid JSON: unexpected end of file (truncated?)")
+        r = _Reader(path, fh, chunk_bytes)
+        first = r.peek()
+        if first is None:
+            raise DatasetError(f"{path}: empty file, not JSON")
+        if first != 0x7B:
+            raise r.fail(0, "not a COCO Camera Traps file: the top level is not a JSON object")
+        r.drop(1)
+        sep = 0x7D if r.peek() == 0x7D else 0x2C
+        if sep == 0x7D:
+            r.drop(1)
+        while sep != 0x7D:
+            key = r.key()
+            decoder = decoders.get(key, _GENERIC)
+            if key in stream and r.peek() == 0x5B:
+                r.drop(1)
+                yield key, "start", (None, None) if raw else None
+                yield from _elements(r, key, decoder, raw)
+            else:
+                r.peek()
+                n = r.until(b",}]", last_comma=False)
+                region = r.live()[:n]
+                obj = r.decode(region, _GENERIC if key in stream else decoder, f"'{key}'")
+                yield key, "value", (obj, region) if raw else obj
+                r.drop(n)
+            sep = r.expect(b",}", "',' or '}' after a member")
+        if r.peek() is not None:
+            raise r.fail(0, "invalid JSON: data after the top-level object")
+
+
+def _elements(r: _Reader, key: str, decoder: msgspec.json.Decoder, raw: bool
+              ) -> Iterator[tuple[str, str, Any]]:
+    """The batches of a streamed array whose '[' was read, up to and with its ']'."""
+    if r.peek() == 0x5D:
+        r.drop(1)
+        return
+    what = f"'{key}'"
+    while True:
+        if len(r.buf) - r.at < r.chunk and not r.eof:
+            r.more()
+        buf = r.live()
+        items = None
+        if len(buf) >= min(r.chunk, _FAST_MIN):
+            cuts = [_fast_items(buf)]
+            end = _ARRAY_END.search(buf)  # the array may end in the buffer: try that first
+            if end is not None and (cuts[0] is None or end.start() < cuts[0]):
+                cuts.insert(0, end.start() + 1)
+            for n in cuts:
+                if n is None:
+                    continue
+                try:
+                    items = decoder.decode(_denan(b"".join((b"[", memoryview(buf)[:n], b"]"))))
+                    break
+                except msgspec.DecodeError:  # not a cut after all, or a problem: look closely
+                    items = None
+        if items is None:
+            n = r.until(b"]}", last_comma=True)
+            buf = r.buf
+            if not buf[:n].strip(_WS):
+                raise r.fail(n, "invalid JSON: expected a value")
+            items = r.decode(b"".join((b"[", memoryview(buf)[:n], b"]")), decoder, what)
+        yield key, "items", (items, buf[:n]) if raw else items
+        r.drop(n)
+        if r.expect(b",]", "',' or ']' in an array") == 0x5D:
+            return
 
 
 # --- reading files -----------------------------------------------------------------------
@@ -360,7 +476,7 @@ def _read_source(path: Path, source: int, *, chunk_bytes: int = CHUNK_BYTES) -> 
     where = str(path)
     try:
         for key, kind, obj in iter_members(path, stream=("images", "annotations"),
-                                           chunk_bytes=chunk_bytes):
+                                           chunk_bytes=chunk_bytes, types=RECORD_TYPES):
             seen.add(key)
             if kind == "start":
                 continue

@@ -366,3 +366,95 @@ def test_cache_write_failure_does_not_stop_loading(tmp_path, monkeypatch, caplog
     ds = load_dataset([small_season(tmp_path / "s.json")])
     assert len(ds.images) == 3
     assert "could not write the dataset cache" in caplog.text
+
+
+# --- msgspec: bare NaN rewritten outside strings only --------------------------------------
+
+NAN_TEXTS = ["NaN", 'x": NaN, "y', 'a\\" NaN', "NaN\\\\", '\\\\"NaN', "[NaN]", "line\nNaN",
+             "NaN" * 30 + " " * 70 + "NaN", "ünï NaN"]
+
+
+def _nan_doc() -> tuple[list, list]:
+    """Images and annotations with bare NaN in numeric fields and "NaN" inside strings."""
+    imgs = [image(f"S1/N/{k}", seq=f"SER_S1#N01#1#{k}", frame=1, n=1,
+                  location=NAN_TEXTS[k % len(NAN_TEXTS)], width=-1 if k == 3 else 2048,
+                  note=NAN_TEXTS[(k + 1) % len(NAN_TEXTS)], nested=[float("nan"), "NaN"])
+            for k in range(len(NAN_TEXTS) + 3)]
+    imgs[0]["height"] = float("nan")                      # bare NaN in an integer field
+    anns = [annotation(f"n{k}", f"S1/N/{k}", [0, 5, 47][k % 3],
+                       count=[float("nan"), "NaN", "11-50"][k % 3]) for k in range(len(imgs))]
+    return imgs, anns
+
+
+@pytest.mark.parametrize("indent", [None, 1])
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+def test_bare_nan_read_exactly_strings_kept(tmp_path, monkeypatch, indent, chunk):
+    imgs, anns = _nan_doc()
+    path = write_cct(tmp_path / "nan.json", imgs, anns, indent=indent)
+    assert path.read_text().count("NaN") > 2 * len(imgs)
+    seen = []
+    real = cct._tables.image_batch
+
+    def spy(items, **kw):
+        seen.extend(items)
+        return real(items, **kw)
+
+    monkeypatch.setattr(cct._tables, "image_batch", spy)
+    monkeypatch.setattr(cct.json, "loads", lambda *a, **k: pytest.fail("json module used"))
+    ds = load_dataset([path], cache=False, chunk_bytes=chunk)
+    # msgspec's typed records: only the fields the loader reads, built as decoded
+    assert seen and all(set(rec) <= set(cct.ImageRecord.__annotations__) for rec in seen)
+    assert "note" not in seen[0] and seen[0]["height"] is None
+    img = ds.images.set_index("image_id")
+    assert list(img["location"].astype(object)) == [i["location"] for i in imgs]  # text kept
+    assert pd.isna(img.loc["S1/N/0", "height"]) and img.loc["S1/N/1", "height"] == 1536
+    lab = ds.labels.set_index("image_id")["count"]
+    expected = [None if isinstance(a["count"], float) else a["count"] for a in anns]
+    assert [None if pd.isna(c) else c for c in lab[[a["image_id"] for a in anns]]] == expected
+    assert (lab == "NaN").sum() == len(imgs) // 3                 # the string stays text
+
+
+def test_denan_matches_json_on_random_text():
+    """Seeded random documents: msgspec on the rewritten text reads what ``json`` reads, with
+    NaN as None, whatever mix of quotes, backslashes, brackets and NaN the strings hold."""
+    rng = np.random.default_rng(16)
+    alphabet = list('NaN"\\,:[]{} \n\tx') + ["NaN", "\\\"", "ü"]
+
+    def value(depth):
+        kind = rng.integers(0, 6 if depth < 3 else 3)
+        if kind == 0:
+            return float("nan")
+        if kind == 1:
+            return "".join(rng.choice(alphabet, size=rng.integers(0, 12)))
+        if kind == 2:
+            return float(rng.integers(-5, 5))
+        if kind == 3:
+            return [value(depth + 1) for _ in range(rng.integers(0, 4))]
+        return {value_key(): value(depth + 1) for _ in range(rng.integers(0, 4))}
+
+    def value_key():
+        return "".join(rng.choice(alphabet, size=rng.integers(0, 6)))
+
+    import msgspec
+
+    for trial in range(300):
+        doc = [value(0) for _ in range(5)]
+        text = json.dumps(doc, indent=[None, 1, 0][trial % 3],
+                          ensure_ascii=bool(trial % 2)).encode()
+        want = json.loads(text, parse_constant=lambda c: None)
+        assert msgspec.json.decode(cct._denan(text)) == want, text
+
+
+@pytest.mark.parametrize("text, match", [
+    ('{"images": [{"id": "a", "width": NaN, "x": "NaN"}, {"id": NaN x}], "annotations": [], '
+     '"categories": []}', "invalid JSON in 'images'"),
+    ('{"images": [{"id": "a", "count": NaN', "unexpected end of file"),
+    ('{"images": [{"id": "a", "width": Infinity}], "annotations": [], "categories": []}',
+     "invalid JSON"),
+])
+def test_nan_file_errors_name_the_file(tmp_path, text, match):
+    path = tmp_path / "broken-nan.json"
+    path.write_text(text)
+    with pytest.raises(DatasetError, match=match) as err:
+        load_dataset([path], cache=False)
+    assert str(path) in str(err.value)
