@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import back_memory
+from bench import back_memory, figures
 
 N_IMAGES = int(os.environ.get("TRAPLENS_BENCH_IMAGES", "1000000"))
 BASELINE = "json.load + pandas.DataFrame"
@@ -192,9 +192,10 @@ def main() -> None:
     print(f"rough cold peak for the 5.2 GB all-seasons file: ~{per_gb * 5.2:.1f} GiB "
           "(peak RSS per GB of JSON x 5.2)")
     print("(wall times depend on machine load; CPU seconds are steadier)")
-    missed = check_targets(results["cold"], base)
-    if missed:
-        raise SystemExit(f"bench data: target(s) missed: {', '.join(missed)}")
+    figures.record("data", "warm load_dataset (Parquet cache), ratio to the baseline",
+                   results["warm"]["seconds"] / base["seconds"], "x", baseline=BASELINE,
+                   baseline_value=base["seconds"])
+    check_targets(results["cold"], base)  # python -m bench fails the run on a miss
 
 
 def check_targets(cold: dict, base: dict) -> list[str]:
@@ -205,6 +206,8 @@ def check_targets(cold: dict, base: dict) -> list[str]:
         ok = ratio <= limit
         print(f"target: cold load_dataset {name} {ratio:.2f}x of {BASELINE} "
               f"(at most {limit:.1f}x): {'met' if ok else 'MISSED'}", flush=True)
+        figures.record("data", f"cold load_dataset {name}, ratio to the baseline", ratio, "x",
+                       target=limit, op="<=", baseline=BASELINE, baseline_value=base[key])
         if not ok:
             missed.append(f"{name} {ratio:.2f}x > {limit:.1f}x")
     return missed
