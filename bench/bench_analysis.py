@@ -68,7 +68,7 @@ def truth_arrays(n: int, c: int, seed: int = 0):
     return cap_truth[cap], cap_second[cap], cap, frame
 
 
-def _ids(cap: np.ndarray, frame: np.ndarray) -> list[str]:
+def image_ids(cap: np.ndarray, frame: np.ndarray) -> list[str]:
     return [f"S{1 + k % 11}/L{k % 225:03d}/L{k % 225:03d}_R1/S1_L_R1_IMAG{k:07d}_{f}"
             for k, f in zip(cap.tolist(), frame.tolist())]
 
@@ -102,7 +102,7 @@ def generate(run_dir: Path, n: int, c: int) -> None:
                 np.exp(logits, out=logits)
                 logits /= logits.sum(axis=1, keepdims=True)
                 writer.write_table(pa.table({
-                    "image_id": pa.array(_ids(cap[lo:hi], frame[lo:hi]), pa.string()),
+                    "image_id": pa.array(image_ids(cap[lo:hi], frame[lo:hi]), pa.string()),
                     "probs": fixed_list(logits, np.float16),
                     "split": pa.array(np.full(m, "test", dtype=object), pa.string())},
                     schema=schema))
@@ -114,7 +114,7 @@ def generate(run_dir: Path, n: int, c: int) -> None:
     atomic_write_path(run_dir / PREDICTIONS, write)
 
 
-def _run_dir() -> Path:
+def bench_run_dir() -> Path:
     from data.paths import cache_dir
 
     return cache_dir() / "bench" / f"analysis-v{VERSION}-{N_IMAGES}x{N_CLASSES}"
@@ -162,7 +162,7 @@ def main() -> None:
     from analysis.metrics import bootstrap, confusion_for, per_class, summary
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    run_dir = _run_dir()
+    run_dir = bench_run_dir()
     if not (run_dir / "predictions.parquet").exists():
         print(f"  generating {N_IMAGES:,} x {N_CLASSES} synthetic predictions in {run_dir} ...",
               flush=True)
