@@ -87,6 +87,11 @@ def test_per_class_shows_the_species_card(app, no_exception):
     assert tax.row("zebra").scientific_name in shown          # Equus quagga
     assert f"({facts.iucn_category})" in shown and str(facts.iucn_year) in shown
     assert "On this run the model takes Plains zebra for" in shown or "No confusions" in shown
+    # "Download this view": the page's recorded blocks as one offline HTML file.
+    from analysis.report.html import render_view
+
+    page = render_view("Per-class", at.session_state["_tl_view_blocks"])
+    assert "Equus quagga" in page and "plotly" in page and "<table" in page
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
