@@ -9,6 +9,7 @@ reliably, and the grid stays readable at 61 classes.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -318,3 +319,123 @@ def figure_html(fig: go.Figure, *, include_plotlyjs: bool = True) -> str:
     """
     return pio.to_html(fig, include_plotlyjs=include_plotlyjs, full_html=False,
                        config={"displaylogo": False, "responsive": True})
+
+
+# --- take-away figures: slide-sized PNG and SVG ----------------------------------------------
+
+#: Slide size of an exported figure, in CSS pixels (16:9); PNGs are drawn at this size times
+#: ``SLIDE_SCALE``, SVGs carry it as their width and height.
+SLIDE_WIDTH, SLIDE_HEIGHT, SLIDE_SCALE = 1920, 1080, 1
+#: The browser Plotly's static export (kaleido 1.x) drives, when ``BROWSER_PATH`` is unset.
+BROWSER_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+EXPORT_FORMATS = ("png", "svg")
+
+
+class FigureExportError(RuntimeError):
+    """A figure cannot be exported as an image on this machine (no browser); the message says
+    what to install."""
+
+
+def slide_figure(fig: go.Figure, *, run: str, title: str | None = None) -> go.Figure:
+    """A copy of ``fig`` ready for a slide: its title (or ``title``) followed by the run's name,
+    slide-sized type and margins; axis titles are kept.
+
+    >>> fig = slide_figure(go.Figure(layout={"title": {"text": "F1 per class"}}), run="demo")
+    >>> fig.layout.title.text
+    'F1 per class · run demo'
+    """
+    out = go.Figure(fig)
+    heading = title or (out.layout.title.text if out.layout.title and out.layout.title.text
+                        else "TrapLens")
+    out.update_layout(title={"text": f"{heading} · run {run}", "x": 0.02, "font": {"size": 30}},
+                      font={"size": 20}, margin={"t": 90}, width=None, height=None,
+                      autosize=True, paper_bgcolor="white")
+    return out
+
+
+def browser_path() -> str | None:
+    """The Chromium/Chrome the static export uses: ``$BROWSER_PATH``, else the first of
+    :data:`BROWSER_CANDIDATES` that exists (None: there is none)."""
+    import os
+    import shutil
+
+    chosen = os.environ.get("BROWSER_PATH")
+    if chosen:
+        return chosen if os.path.exists(chosen) else None
+    for path in (*BROWSER_CANDIDATES, shutil.which("chromium"), shutil.which("google-chrome")):
+        if path and os.path.exists(path):
+            return path
+    return None
+
+
+_SERVER_LOCK = threading.Lock()
+_SERVER_STARTED = False
+
+
+def _ensure_export_server() -> None:
+    """Point kaleido at the browser and keep one browser running for every export (starting
+    Chromium costs seconds on a shared machine; a running one answers in under one)."""
+    global _SERVER_STARTED
+    import atexit
+    import os
+
+    path = browser_path()
+    if path is None:
+        raise FigureExportError(
+            "Figure downloads need Chromium or Chrome on the machine running TrapLens: "
+            "install it (`make browser`, or `apt-get install chromium`) or set BROWSER_PATH.")
+    with _SERVER_LOCK:
+        if _SERVER_STARTED:
+            return
+        os.environ["BROWSER_PATH"] = path       # where kaleido (choreographer) looks
+        try:
+            import kaleido
+        except ImportError as exc:
+            raise FigureExportError("Figure downloads need the kaleido package "
+                                    "(pip install -r requirements.txt).") from exc
+        if hasattr(kaleido, "start_sync_server"):
+            kaleido.start_sync_server(silence_warnings=True)
+            atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+        _SERVER_STARTED = True
+
+
+def figure_bytes(fig: go.Figure, *, format: str, width: int = SLIDE_WIDTH,
+                 height: int = SLIDE_HEIGHT, scale: float = SLIDE_SCALE) -> bytes:
+    """A figure as a PNG or SVG file of ``width`` x ``height`` (PNG pixels times ``scale``).
+
+    Parameters
+    ----------
+    fig : go.Figure
+        Usually :func:`slide_figure`'s.
+    format : {"png", "svg"}
+    width, height : int
+        Size in CSS pixels (the SVG's ``width``/``height`` attributes).
+    scale : float
+        PNG pixel density: 1 gives ``width`` x ``height`` pixels, 2 twice that.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    ValueError
+        An unknown ``format``.
+    FigureExportError
+        No browser (or kaleido) to draw with; the message says what to install.
+    """
+    import logging
+
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"figure export: format must be one of {EXPORT_FORMATS}, got {format!r}")
+    _ensure_export_server()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # "kopts ignored when using a server"
+        try:
+            return pio.to_image(fig, format=format, width=width, height=height, scale=scale)
+        except (RuntimeError, OSError) as exc:
+            logging.getLogger(__name__).warning("figure export failed: %s", exc)
+            raise FigureExportError(f"The figure could not be drawn as {format.upper()}: "
+                                    f"{str(exc).strip().splitlines()[0][:200]}") from exc

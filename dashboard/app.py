@@ -29,21 +29,33 @@ PAGES = [
     ("compare", "Compare runs", ":material/compare_arrows:"),
     ("try_model", "Try the model", ":material/photo_camera:"),
     ("relabel", "Relabel queue", ":material/edit_note:"),
+    ("story", "Story", ":material/slideshow:"),
 ]
 
 
-def pages() -> list:
-    """The ``st.Page`` objects, in navigation order, then a hidden alias of the default page.
+#: The default page: Overview, or in presenter mode the Story.
+DEFAULT, PRESENTER_DEFAULT = "overview", "story"
+
+
+def _presenter() -> bool:
+    # The sidebar's toggle (or ?present=1 on a first visit): read before st.navigation runs.
+    return bool(st.session_state.get("sb_present", st.query_params.get("present") == "1"))
+
+
+def pages(*, presenter: bool = False) -> list:
+    """The ``st.Page`` objects, in navigation order, then a hidden alias of the default page
+    (the Overview, or the Story in presenter mode).
 
     Streamlit serves the default page at ``/`` but still reserves its ``url_path``, so
     ``/overview`` (the obvious guess next to ``/per_class``) would show "Page not found". The
     default page takes the empty path and the alias answers ``/overview``; ``st.switch_page``
     and ``st.page_link`` match the first page with that file, i.e. ``/``.
     """
+    first = PRESENTER_DEFAULT if presenter else DEFAULT
     listed = [st.Page(HERE / "app_pages" / f"{stem}.py", title=title, icon=icon,
-                      url_path="" if i == 0 else stem, default=i == 0)
-              for i, (stem, title, icon) in enumerate(PAGES)]
-    stem, title, icon = PAGES[0]
+                      url_path="" if stem == first else stem, default=stem == first)
+              for stem, title, icon in PAGES]
+    stem, title, icon = next(p for p in PAGES if p[0] == first)
     alias = st.Page(HERE / "app_pages" / f"{stem}.py", title=title, icon=icon, url_path=stem,
                     visibility="hidden")
     return [*listed, alias]
@@ -51,7 +63,7 @@ def pages() -> list:
 
 def main() -> None:
     st.set_page_config(page_title="TrapLens", page_icon=":material/pets:", layout="wide")
-    nav = st.navigation(pages())
+    nav = st.navigation(pages(presenter=_presenter()))
     st.sidebar.markdown("### TrapLens")
     try:
         view = sidebar.sidebar()
@@ -68,10 +80,14 @@ def main() -> None:
             fix="Point --dataset at the JSON files the run was predicted on "
                 "(its manifest.json lists them under dataset.paths).")
         st.stop()
+    components.begin_view()
     try:
         nav.run()
     except loaders.data_errors() as exc:  # e.g. an unreadable comparison run
         components.error_page(exc)
+    finally:  # also after a page's st.stop(): every page offers its view as an HTML file
+        st.divider()
+        components.view_download(nav.title)
 
 
 if __name__ == "__main__":  # streamlit runs the entry script as __main__ (AppTest too)

@@ -19,9 +19,11 @@ This module only renders: the gallery rows are computed by ``analysis.gallery``
 """
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import math
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -32,7 +34,7 @@ import streamlit as st
 
 from analysis.format import FASTAI_LEGEND, fastai_caption, fmt_interval
 from analysis.gallery import FACT_COLUMNS, frame_predictions
-from dashboard import state
+from dashboard import loaders, state
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.evalset import EvalSet
@@ -74,6 +76,7 @@ def metric_card(label: str, value: float | int | str, interval: Sequence[float] 
     text = value if isinstance(value, str) else (
         f"{value:,}" if isinstance(value, (int, np.integer)) else f"{float(value):.{digits}f}")
     ci = fmt_interval(interval, digits=digits)
+    record("text", f"{label}: {text}" + (f" ({ci})" if ci else ""))
     st.metric(label, text, delta=ci or None, delta_color="off", delta_arrow="off", help=help,
               border=True, height="stretch")
 
@@ -85,6 +88,8 @@ def link_card(title: str, body: str, page: str, *, label: str = "Open",
     ``page`` is relative to ``app.py`` (``"app_pages/sequences.py"``); ``query_params`` are
     that page's own params (the shared view follows by itself).
     """
+    record("heading", title)
+    record("text", body)
     with st.container(border=True):
         st.markdown(f"**{title}**")
         st.markdown(body)
@@ -167,10 +172,18 @@ def _caption(row: pd.Series) -> str:
 # --- dialogs --------------------------------------------------------------------------------
 
 @st.dialog("Image", width="large")
-def large_view(images_root: str | None, file_name: str, caption: str = "") -> None:
-    """The image at up to 1024 px (still through the thumbnail cache, never the original)."""
+def large_view(images_root: str | None, file_name: str, caption: str = "",
+               species: Sequence[str] = ()) -> None:
+    """The image at up to 1024 px (still through the thumbnail cache, never the original),
+    with the species card of each class in ``species`` (its labels, then the prediction)."""
     show_image(images_root, file_name, size=LARGE_SIZE)
     st.caption(f"{caption}  \n`{file_name}`" if caption else f"`{file_name}`")
+    if species:
+        view = state.current()
+        ev = loaders.evalset(view)
+        cm = loaders.confusion(view)
+        for i, category in enumerate(dict.fromkeys(species)):
+            species_card(category, confusion=cm, classes=ev.classes, key=f"lv_card_{i}")
 
 
 @st.dialog("Capture", width="large")
@@ -206,6 +219,97 @@ def capture_strip(ev: "EvalSet", seq_id: str, *, images_root: str | None,
                 f"({r['p_predicted']:.2f})<br>actual {html.escape(str(r['actual']))}<br>"
                 f"<code>{html.escape(str(r['image_id']))}</code></div>",
                 unsafe_allow_html=True)
+
+
+def _species_of(row: pd.Series) -> list[str]:
+    """The classes a gallery card is about: its labels (``a+b``), then the prediction."""
+    names = str(row["actual"]).split("+") if "actual" in row.index else []
+    if "predicted" in row.index:
+        names.append(str(row["predicted"]))
+    return [n for n in names if n and n != "nan"]
+
+
+# --- species cards --------------------------------------------------------------------------
+
+def species_card(category: str, *, confusion: np.ndarray | None = None,
+                 classes: Sequence[str] | None = None, key: str | None = None) -> None:
+    """The species card of ``category`` (``analysis.cards``), with the run's confusions when
+    ``confusion`` and ``classes`` are given; every field shown as text, never Markdown."""
+    from analysis.cards import card_text
+    from analysis.cards import species_card as build_card
+
+    tax = loaders.taxonomy()
+    card = build_card(category, taxonomy=tax, confusion=confusion, classes=classes)
+    lines = card_text(card, taxonomy=tax).split("\n")
+    with st.container(border=True, key=key):
+        st.html(f"<div class='tl-species-card' data-category='{html.escape(category)}'>"
+                f"<b style='font-size:1.25em'>{html.escape(card.vernacular_name)}</b> "
+                f"<i>{html.escape(card.scientific_name)}</i></div>")
+        st.text("\n".join(lines[1:]))
+    record("text", "\n".join(lines))
+
+
+# --- take-away figures and views ------------------------------------------------------------
+
+_BLOCKS = "_tl_view_blocks"
+
+
+def begin_view() -> None:
+    """Start recording this script run's view (``app.py``, before the page)."""
+    st.session_state[_BLOCKS] = []
+
+
+def record(kind: str, value: object) -> None:
+    """Add a block (``analysis.report.html.render_view``'s kinds) to "download this view"."""
+    st.session_state.setdefault(_BLOCKS, []).append((kind, value))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "figure"
+
+
+def figure(fig, name: str, *, key: str | None = None, **kwargs):
+    """``st.plotly_chart(fig, key=key, **kwargs)`` plus PNG and SVG downloads of the figure at
+    slide size (1920 x 1080, title and the run named), drawn only when clicked.
+
+    Returns what ``st.plotly_chart`` returns (the selection event with ``on_select``).
+    """
+    from analysis.plots import SLIDE_HEIGHT, SLIDE_WIDTH, browser_path, slide_figure
+
+    event = st.plotly_chart(fig, key=key, **kwargs)
+    view = state.current()
+    record("figure", fig)
+    slide = slide_figure(fig, run=view.run).to_json()
+    stem = f"{_slug(name)}_{_slug(view.run)}"
+    wkey = key or f"fig_{_slug(name)}"
+    if browser_path() is None:
+        st.caption("Figure downloads need Chromium or Chrome on the server (`make browser`).")
+        return event
+    a, b, _ = st.columns([1, 1, 4])
+    for col, fmt, mime in ((a, "png", "image/png"), (b, "svg", "image/svg+xml")):
+        col.download_button(
+            fmt.upper(), data=functools.partial(loaders.figure_file, slide, fmt),
+            file_name=f"{stem}.{fmt}", mime=mime, key=f"{wkey}_{fmt}", on_click="ignore",
+            icon=":material/download:", type="tertiary",
+            help=f"this figure as {fmt.upper()}, {SLIDE_WIDTH} x {SLIDE_HEIGHT}, for a slide")
+    return event
+
+
+def view_download(title: str) -> None:
+    """A "Download this view" button: the recorded blocks of this run as one self-contained
+    HTML page (``analysis.report.html.render_view``), built when clicked."""
+    from analysis.report.html import render_view
+
+    blocks = list(st.session_state.get(_BLOCKS, []))
+    view = state.current()
+    subtitle = (f"run {view.run} · split {view.split} · {view.policy} policy · "
+                f"{view.level} level")
+    st.download_button(
+        "Download this view", data=functools.partial(render_view, title, blocks,
+                                                     subtitle=subtitle),
+        file_name=f"traplens_{_slug(title)}_{_slug(view.run)}.html", mime="text/html",
+        key="tl_view_download", on_click="ignore", icon=":material/download:",
+        help="this page as one HTML file that works offline (figures, tables, cards)")
 
 
 # --- the gallery ----------------------------------------------------------------------------
@@ -272,7 +376,7 @@ def _card(row: pd.Series, pic: tuple[str | None, str], *, key: str, images_root:
         b1, b2 = st.columns(2)
         if b1.button("Large", key=f"{key}_big", icon=":material/zoom_in:",
                      help="open this image large"):
-            large_view(images_root, str(row["file_name"]), caption)
+            large_view(images_root, str(row["file_name"]), caption, _species_of(row))
         if capture_ev is not None and "seq_id" in row and b2.button(
                 "Capture", key=f"{key}_seq", icon=":material/view_carousel:",
                 help="all frames of this capture with their predictions"):

@@ -495,3 +495,24 @@ def cached_figure(view: "ViewState", fn, *args: Any, **kwargs: Any):
 @st.cache_data(show_spinner=False, max_entries=128)
 def _cached_figure_json(call: str, key: tuple, _fn, _args, _kwargs) -> str:
     return _fn(*_args, **_kwargs).to_json()
+
+
+# --- taxonomy and take-away files ----------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def taxonomy() -> Any:
+    """The shipped taxonomy with its species facts (``data.taxonomy.load_taxonomy``), read once."""
+    from data.taxonomy import load_taxonomy
+
+    return load_taxonomy()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def figure_file(figure_json: str, fmt: str) -> bytes:
+    """A slide figure (its Plotly JSON) as PNG or SVG bytes (``analysis.plots.figure_bytes``),
+    cached by the JSON: a second download of the same figure costs nothing."""
+    import plotly.io as pio
+
+    from analysis.plots import figure_bytes
+
+    return figure_bytes(pio.from_json(figure_json), format=fmt)

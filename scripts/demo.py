@@ -94,6 +94,8 @@ def serve(dataset: list[str], images: str, runs: Path) -> None:
     argv = [sys.executable, "-m", "dashboard", "--dataset", *dataset, "--images", images,
             "--runs", str(runs)]
     print("serving:", " ".join(argv), flush=True)
+    print("presenting: open /story?present=1 (or switch on presenter mode): the findings, "
+          "one screen each; the arrow keys step through them", flush=True)
     os.chdir(ROOT)
     os.execv(sys.executable, argv)
 

@@ -292,6 +292,33 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
     return plain(report)
 
 
+#: The report keys the story (:mod:`analysis.story`) and its figures read.
+STORY_KEYS = ("image_level", "sequence_level", "frame_accuracy", "most_confused", "confusion",
+              "cooccurrence", "sequence_suspects", "coverage", "automation")
+
+
+def story_report(ev: EvalSet, *, run_id: str, split: str | None = None, policy: Policy = "set",
+                 aggregation: str = "mean", n_resamples: int = 200,
+                 empty_class: str | None = "empty") -> dict:
+    """The part of :func:`build_report` the story needs (:data:`STORY_KEYS` and a ``run`` block
+    with ``run_id`` and ``split``), over an already filtered ``ev``: what the dashboard's Story
+    page tells, computed by the same builders as the report.
+
+    Returns
+    -------
+    dict
+        JSON-ready, keys ``run`` and :data:`STORY_KEYS`.
+    """
+    if empty_class is not None and empty_class not in ev.classes:
+        empty_class = None
+    ctx = ReportContext(ev=ev, run=None, dataset=None, split=split, policy=policy,
+                        aggregation=aggregation, n_resamples=n_resamples,
+                        empty_class=empty_class)
+    report = {"run": {"run_id": run_id, "split": split, "n_evaluated": int(len(ev))}}
+    report.update({key: BUILDERS[key](ctx) for key in STORY_KEYS})
+    return plain(report)
+
+
 def write_json(report: dict, path: str | Path) -> Path:
     """Write the report as strict JSON (no NaN tokens), atomically."""
     return atomic_write(path, json.dumps(report, indent=1, allow_nan=False))

@@ -42,6 +42,9 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("summary", None, ("run", "policy", "image_level", "sequence_level")),
+    Section("story", "The story of this run",
+            intro="The findings in the order of the dashboard's Story page: each headline "
+                  "is written from the numbers below it, and says when a finding is weak."),
     Section("per_class", "Per-class metrics"),
     Section("slices", "Slices", ("slices",),
             intro="Macro F1 per site, season, day/night and frame position (and split when "

@@ -30,7 +30,8 @@ with left:
     n_bins = st.select_slider("Bins", [5, 10, 15, 20, 30], value=15, key="cal_bins")
     bins = loaders.cached_table(view, reliability, ev, n_bins=n_bins, policy=view.policy)
     overall = loaders.cached_table(view, ece, ev, n_bins=n_bins, policy=view.policy)
-    st.plotly_chart(reliability_figure(bins, ece=overall), config={"displayModeBar": False})
+    components.figure(reliability_figure(bins, ece=overall), "reliability",
+                      config={"displayModeBar": False})
     components.metric_card("Expected calibration error", overall,
                            help="mean |accuracy - confidence| over bins, weighted by images")
 with right:
@@ -40,8 +41,8 @@ with right:
                               help="96.6 % = volunteer consensus accuracy "
                                    "(Norouzzadeh et al. 2018)")
     curve = loaders.cached_table(view, coverage_curve, ev, policy=view.policy)
-    st.plotly_chart(coverage_figure(curve, targets=[float(target)]),
-                    config={"displayModeBar": False})
+    components.figure(coverage_figure(curve, targets=[float(target)]), "coverage",
+                      config={"displayModeBar": False})
 
 th = loaders.cached_table(view, class_thresholds, ev, target_precision=float(target),
                           policy=view.policy)

@@ -44,8 +44,8 @@ if res["n_only_a"] or res["n_only_b"]:
 
 per_class = pd.DataFrame(res["per_class"])
 per_class = per_class[per_class["support"] > 0]
-st.plotly_chart(compare_f1_figure({"per_class": per_class.to_dict("records")}),
-                config={"displayModeBar": False})
+components.figure(compare_f1_figure({"per_class": per_class.to_dict("records")}),
+                  "compare_f1", config={"displayModeBar": False})
 
 top = state.url_widget(st.select_slider,
                        "Classes in the matrices (most frequent; the rest pooled as other)",
@@ -58,8 +58,8 @@ for col, run, name in ((left, view.run, "A"), (right, view.compare, "B")):
         cm, classes = top_n_other(cm, classes, n=int(top))
     with col:
         fig = confusion_figure(cm, classes, log_color=True, title=f"{name}: {run}")
-        st.plotly_chart(fit_grid(fig, 580), width="content", key=f"cmp_cm_{name}",
-                        config={"displayModeBar": False})
+        components.figure(fit_grid(fig, 580), f"confusion_{name}", width="content",
+                          key=f"cmp_cm_{name}", config={"displayModeBar": False})
 
 y_true, y_pred = loaders.targets(view, run=view.compare)
 tabs = st.tabs([f"Fixed by B ({res['n_fixed']:,})", f"Broken by B ({res['n_broken']:,})"])

@@ -77,8 +77,9 @@ wide = len(shown) > 20  # 61 classes need the full width to stay readable (>= 11
 fit_grid(fig, 1000 if wide else 700)
 left, right = (st.container(), st.container()) if wide else st.columns([2, 1])
 with left:
-    event = st.plotly_chart(fig, key="cm_chart", on_select="rerun", selection_mode="points",
-                            width="content", config={"displayModeBar": False})
+    event = components.figure(fig, "confusion", key="cm_chart", on_select="rerun",
+                              selection_mode="points", width="content",
+                              config={"displayModeBar": False})
     points = event.selection.points if event is not None else []
     pick("cm_last_point", clicked_cell(points[0]) if points else None)
 with right:

@@ -59,8 +59,9 @@ with left:
     fig = cooccurrence_figure(matrix, ev.classes, order=present,
                               title=f"Species annotated together ({by}s)")
     fit_grid(fig, 620 if len(present) <= 25 else 1000)
-    event = st.plotly_chart(fig, key="cooc_fig", on_select="rerun", selection_mode="points",
-                            width="content", config={"displayModeBar": False})
+    event = components.figure(fig, "cooccurrence", key="cooc_fig", on_select="rerun",
+                              selection_mode="points", width="content",
+                              config={"displayModeBar": False})
     clicked = list(event.selection.points) if event is not None else []
 if pairs.empty:
     right.info("No image in this view carries two species, so nothing co-occurs.")

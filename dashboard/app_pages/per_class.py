@@ -45,9 +45,11 @@ with left:
             "f1_high": st.column_config.NumberColumn("F1 high", format="%.3f"),
             "top_confusion": st.column_config.TextColumn("top confusion"),
         })
+components.record("table", table.drop(columns=["top_confusion"]))
 with right:
     bars = table.assign(f1_ci=table[["f1_low", "f1_high"]].to_numpy().tolist())
-    st.plotly_chart(f1_bar(bars, title="F1 with 95% interval"), key="pc_f1_bar")
+    components.figure(f1_bar(bars, title="F1 with 95% interval"), "f1_per_class",
+                      key="pc_f1_bar")
 
 # --- the chosen class's errors ----------------------------------------------------------------
 classes = table["class"].tolist()
@@ -63,6 +65,7 @@ if not current:
     st.info("Choose a class (table row or the box above) to see the images it gets wrong.")
     st.stop()
 
+components.species_card(current, confusion=cm, classes=ev.classes, key="pc_card")
 kind = st.segmented_control("Errors", ["missed", "false alarms"], default="missed",
                             key="pc_kind", help=f"missed: actual {current}, predicted "
                             f"something else; false alarms: predicted {current}, actually not")

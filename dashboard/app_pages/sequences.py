@@ -37,7 +37,8 @@ components.stop_if_empty(ev)
 left, right = st.columns([2, 3])
 with left:
     frames = loaders.cached_table(view, frame_accuracy, ev, policy=view.policy)
-    st.plotly_chart(frame_accuracy_figure(frames), config={"displayModeBar": False})
+    components.figure(frame_accuracy_figure(frames), "frame_accuracy",
+                      config={"displayModeBar": False})
 with right:
     how = state.url_widget(st.segmented_control, "Capture score from its frames",
                            AGGREGATIONS, key="seq_how", default="mean", required=True,

@@ -94,3 +94,6 @@ with right:
     if known is not None:
         st.markdown(f"Labelled **{known['actual']}**; the run's stored prediction: "
                     f"**{known['predicted']}** ({known['p_predicted']:.2f}).")
+    # The top species' card, with what the model confuses it with on this run.
+    components.species_card(str(top["species"].iloc[0]), confusion=loaders.confusion(view),
+                            classes=loaders.evalset(view).classes, key="try_card")

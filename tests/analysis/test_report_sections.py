@@ -49,8 +49,10 @@ def test_html_module_makes_no_analysis_call():
         elif isinstance(node, ast.Import):
             imported |= {a.name for a in node.names}
     project = {m for m in imported if m.split(".")[0] in ("analysis", "data")}
+    # analysis.story and analysis.report.figures read the JSON report only (no EvalSet).
     assert project == {"analysis.plots", "analysis.format", "analysis.report.images",
-                       "analysis.report.sections", "data.files"}
+                       "analysis.report.sections", "analysis.report.figures", "analysis.story",
+                       "data.files"}
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +105,17 @@ def test_automation_summary_is_the_reports_automation_block():
                               kept["n_accepted"].to_numpy())
         assert sum(r["n_accepted"] for r in block["per_class"]) == block["n_accepted"]
     json.dumps(plain(got), allow_nan=False)  # JSON-ready after plain()
+
+
+def test_html_report_opens_with_the_story(demo_report):
+    import html as html_mod
+
+    from analysis.report import render_html
+    from analysis.story import build_story
+
+    page = render_html(demo_report)
+    steps = build_story(demo_report).steps
+    assert page.index("The story of this run") < page.index("Per-class metrics")
+    at = [page.index(html_mod.escape(s.headline)) for s in steps]
+    assert at == sorted(at) and len(steps) >= 4          # the fixed order, top of the page
+    assert all(f'id="story-{s.key}"' in page for s in steps)

@@ -53,7 +53,7 @@ def test_sidebar_changes_the_numbers(app, no_exception, query, changed):
 
 
 def test_presenter_mode_shows_the_headline_only(app, no_exception):
-    normal, present = app(), app(present="1")
+    normal, present = app(), app("overview", present="1")  # presenter default: Story
     no_exception(present)
     assert _metrics(present) == _metrics(normal)
     assert normal.main.get("expander") and not present.main.get("expander")
