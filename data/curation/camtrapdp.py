@@ -318,9 +318,10 @@ def observations(dataset: "Dataset", store: DecisionStore | None, *,
         "classificationProbability": rows["probability"].round(6).to_numpy(),
         "observationTags": tags,
         "observationComments": comments,
-    }).reindex(columns=OBSERVATION_FIELDS).fillna({c: "" for c in OBSERVATION_FIELDS
-                                                  if c not in ("count",
-                                                               "classificationProbability")})
+    }).reindex(columns=OBSERVATION_FIELDS)
+    for col in OBSERVATION_FIELDS:
+        if col not in ("count", "classificationProbability"):
+            out[col] = out[col].astype(object).where(out[col].notna(), "")
     for col in TEXT_FIELDS:
         out[col] = out[col].map(neutralise_csv_cell)
     return out.reset_index(drop=True)
