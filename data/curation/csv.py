@@ -27,7 +27,8 @@ LABEL_COLUMNS = ["image_id", "file_name", "capture", "frame", "site", "season", 
 
 
 def _neutralised(df: pd.DataFrame) -> pd.DataFrame:
-    return df.apply(lambda col: col.map(neutralise_csv_cell) if col.dtype == object else col)
+    return df.apply(lambda col: col if pd.api.types.is_numeric_dtype(col)
+                    else col.map(neutralise_csv_cell))
 
 
 def decisions_csv_frame(store: DecisionStore) -> pd.DataFrame:

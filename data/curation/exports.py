@@ -53,7 +53,7 @@ def check_outputs(format: str, out: str | Path, sources: list[Path], *,
     targets = output_files(format, out, sources)
     for target in targets:
         kinds = ("cct-json",) if format == "coco" else (
-            ("json",) if target.suffix == ".json" else ("text",))
+            ("json",) if format == "camtrapdp" and target.suffix == ".json" else ("text",))
         check_output(target, inputs=[*sources, *inputs], kinds=kinds, what=f"{format} export")
     return targets
 
