@@ -251,7 +251,9 @@ def observations(dataset: "Dataset", store: DecisionStore | None, *,
             "validated": True}))
     if run is not None:
         parts.append(_run_observations(dataset, run))
-    rows = pd.concat(parts, ignore_index=True) if parts else _run_observations(dataset, run)
+    if not parts:
+        raise ExportError("no observations asked for: the labels (human=True) or a run")
+    rows = pd.concat(parts, ignore_index=True)
     rows = rows.merge(images, on="image_id", how="left", validate="many_to_one")
     order = pd.Series(np.arange(len(images)), index=images["image_id"])
     rows["_o"] = rows["image_id"].map(order)
@@ -280,13 +282,13 @@ def observations(dataset: "Dataset", store: DecisionStore | None, *,
     start = _camera_time(rows["seq_id"].map(span["min"]), utc_offset)
     end = _camera_time(rows["seq_id"].map(span["max"]), utc_offset)
     cls = rows["class"].astype(str)
-    kinds = {c: tax.row(c).kind for c in cls.unique()}
-    kind = cls.map(lambda c: OBSERVATION_TYPES.get(
-        c, "blank" if kinds[c] == "non_taxon" else "animal"))
+    taxa = {c: tax.row(c) for c in cls.unique()}  # look-ups once per class, not per row
+    kind = cls.map({c: OBSERVATION_TYPES.get(c, "blank" if t.kind == "non_taxon" else "animal")
+                    for c, t in taxa.items()})
     animal = kind == "animal"
-    sci = cls.map(lambda c: tax.row(c).scientific_name or c).where(animal, "")
-    sex = cls.map(lambda c: tax.row(c).sex if tax.row(c).sex in ("female", "male") else "")
-    life = cls.map(lambda c: tax.row(c).life_stage)
+    sci = cls.map({c: t.scientific_name or c for c, t in taxa.items()}).where(animal, "")
+    sex = cls.map({c: t.sex if t.sex in ("female", "male") else "" for c, t in taxa.items()})
+    life = cls.map({c: t.life_stage for c, t in taxa.items()})
     tags = [("|".join(filter(None, [f"labelSource:{s.split(':')[0]}",
                                     f"validated:{'true' if v else 'false'}",
                                     "youngPresent:true" if y else ""])))
