@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from dashboard.state import ViewState
 
 ANY = "(any)"
+FORMAT_NAMES = {"coco": "COCO Camera Traps", "csv": "Labelled CSV", "decisions": "Decisions log",
+                "camtrapdp": "Camtrap DP 1.0.2"}
 ACTIONS = [("accept", "Accept", "A", "labels := the model's suggestion"),
            ("set", "Set labels", "L", "labels := the species chosen above"),
            ("empty", "Empty", "E", "no animal: labels := empty"),
@@ -166,13 +168,17 @@ def export_section(dataset, view: "ViewState") -> None:
     """Download the corrected dataset in any export format (CamtrapDP with optional sites)."""
     with st.expander("Export the corrected dataset"):
         fmt = st.segmented_control("Format", list(FORMATS), key="relabel_fmt", default="coco",
-                                   required=True)
+                                   required=True, format_func=FORMAT_NAMES.get)
         extra: dict[str, Any] = {}
+        if fmt == "camtrapdp" and view.run and st.toggle(
+                f"Add run {view.run}'s predictions as machine observations",
+                key="relabel_dp_run"):
+            extra["run"] = view.run_path
         if fmt == "camtrapdp":
             sites = st.file_uploader(
                 "Camera sites, for a complete package with deployments and media (CSV: "
                 "location, latitude, longitude [, coordinateUncertainty]); without it, "
-                "observations only", type="csv", key="relabel_sites")
+                "the deployments lack coordinates", type="csv", key="relabel_sites")
             if sites is not None:
                 try:
                     extra["locations"] = loaders.sites_file(view.dataset_paths, sites.name,

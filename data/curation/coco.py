@@ -195,7 +195,7 @@ def write_corrected_cct(src: str | Path, fh: IO[str], effective: pd.DataFrame, *
     return len(fixes)
 
 
-def _coco_targets(sources: Sequence[Path], out: Path) -> list[Path]:
+def coco_targets(sources: Sequence[Path], out: Path) -> list[Path]:
     """One output per input: ``out`` itself when it ends in .json (one input only), else a
     folder holding each input under its own file name."""
     if out.suffix.lower() == ".json":
@@ -220,12 +220,12 @@ def export_coco(dataset: "Dataset", store: DecisionStore, out: str | Path) -> li
     from tqdm import tqdm
 
     sources = [Path(s["path"]) for s in dataset.sources]
-    targets = _coco_targets(sources, Path(out))
+    targets = coco_targets(sources, Path(out))
     effective = store.effective(dataset)
     written = []
     for src, dst in tqdm(list(zip(sources, targets)), desc="export coco", unit="file",
                          leave=False, disable=None):
-        stamp = {"source": src.name, "decisions_db": str(store.path), "exported_at": now()}
+        stamp = {"source": src.name, "decisions": Path(store.path).name, "exported_at": now()}
         counts: list[int] = []
 
         def write(fh: IO[str], src: Path = src, stamp: dict = stamp) -> None:

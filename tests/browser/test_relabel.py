@@ -74,17 +74,31 @@ def test_queue_by_keyboard_undo_and_reload(page, open_page, wait_idle, screensho
     screenshot(page, "relabel-after-reload")
 
     page.get_by_text("Export the corrected dataset").click()
-    page.locator("[data-testid='stExpander']").last.get_by_text("csv", exact=True).click()
+    page.locator("[data-testid='stExpander']").last.get_by_text("Decisions log",
+                                                                exact=True).click()
     wait_idle(page)
     with page.expect_download() as info:
-        page.get_by_role("button", name="Download csv export").click()
+        page.get_by_role("button", name="Download decisions export").click()
     rows = list(csv.DictReader(io.StringIO(info.value.path().read_text())))
     assert [(r["curator"], r["item_id"], r["action"]) for r in rows] == [
         ("Kim", first, "empty"), ("Kim", first, "undo"), ("Kim", first, "accept")]
+    # the labelled image table: the accepted image's rows are curated by Kim
+    page.locator("[data-testid='stExpander']").last.get_by_text("Labelled CSV",
+                                                                exact=True).click()
+    wait_idle(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download csv export").click()
+    assert info.value.suggested_filename == "labels.csv"
+    rows = list(csv.DictReader(io.StringIO(info.value.path().read_text())))
+    mine = [r for r in rows if r["image_id"] == first]
+    assert mine and {(r["label_source"], r["curator"]) for r in mine} == {("curated", "Kim")}
+    assert len(rows) >= len(load_dataset(demo_small.json_paths).images)
 
     # Camtrap DP: a bad sites file is refused on the page, a good one gives the full package
     export = page.locator("[data-testid='stExpander']").last
-    export.get_by_text("camtrapdp", exact=True).click()
+    export.get_by_text("Camtrap DP 1.0.2", exact=True).click()
+    wait_idle(page)
+    export.get_by_text("predictions as machine observations").click()
     wait_idle(page)
     upload = export.locator("[data-testid='stFileUploaderDropzoneInput']")
     sites = sorted(load_dataset(demo_small.json_paths).images["location"].dropna().unique())
@@ -106,6 +120,8 @@ def test_queue_by_keyboard_undo_and_reload(page, open_page, wait_idle, screensho
         assert sorted(zf.namelist()) == ["datapackage.json", "deployments.csv", "media.csv",
                                          "observations.csv"]
         media = list(csv.DictReader(io.StringIO(zf.read("media.csv").decode())))
+        obs = list(csv.DictReader(io.StringIO(zf.read("observations.csv").decode())))
         package = json.loads(zf.read("datapackage.json"))
     assert len(media) == len(load_dataset(demo_small.json_paths).images)
-    assert package["profile"].endswith("/camtrap-dp-profile.json")
+    assert package["profile"].endswith("/1.0.2/camtrap-dp-profile.json")
+    assert {r["classificationMethod"] for r in obs} == {"human", "machine"}

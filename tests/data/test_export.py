@@ -18,7 +18,7 @@ from data.cct import load_dataset, read_cct_json, validate
 from data.curation import DecisionStore
 from data.curation import ExportError, download_name, export, export_bytes
 from data.curation.camtrapdp import (CAMTRAP_DP, OBSERVATION_FIELDS, REQUIRED_OBSERVATION_FIELDS,
-                                     deployment_ids)
+                                     VOLUNTEERS, deployment_ids)
 from data.curation.coco import write_corrected_cct
 from data.curation.exports import register_cli
 from data.files import atomic_write
@@ -205,7 +205,7 @@ def test_csv_matches_the_database(two_seasons, tmp_path):
     _, dataset = two_seasons
     store = DecisionStore(tmp_path / "d.sqlite")
     decide_some(store, dataset)
-    (path,) = export(dataset, store, tmp_path / "decisions.csv", format="csv")
+    (path,) = export(dataset, store, tmp_path / "decisions.csv", format="decisions")
     csv = pd.read_csv(path, dtype=str, keep_default_na=False)
     db = store.decisions()
     assert list(csv.columns) == list(db.columns)
@@ -220,45 +220,75 @@ def test_csv_matches_the_database(two_seasons, tmp_path):
 
 
 # -- Camtrap DP -----------------------------------------------------------------------------
-def test_camtrapdp_observations_carry_the_required_fields(two_seasons, tmp_path):
+def test_camtrapdp_observations_mean_what_the_labels_mean(two_seasons, tmp_path):
     _, dataset = two_seasons
     store = DecisionStore(tmp_path / "d.sqlite")
     expected = decide_some(store, dataset)
     out = tmp_path / "dp"
     written = export(dataset, store, out, format="camtrapdp")
-    assert sorted(p.name for p in written) == ["datapackage.json", "observations.csv"]
+    assert sorted(p.name for p in written) == ["datapackage.json", "deployments.csv",
+                                               "media.csv", "observations.csv"]
     obs = pd.read_csv(out / "observations.csv", dtype=str, keep_default_na=False)
     assert list(obs.columns) == OBSERVATION_FIELDS
     for field in REQUIRED_OBSERVATION_FIELDS + ("classificationMethod",):
         assert (obs[field] != "").all(), field
     assert obs["observationID"].is_unique
-    assert set(obs["observationLevel"]) == {"media"}
     assert set(obs["classificationMethod"]) == {"human"}
-    assert (obs["eventStart"] == obs["eventEnd"]).all()
     assert obs["eventStart"].str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+03:00").all()
     assert set(obs["deploymentID"]) == {"SER_S1#A01#1", "SER_S2#A01#1"}
-    # one observation per (image, class) of the corrected label sets
-    labels = dataset.label_sets()
-    effective = {i: expected.get(i, labels[i]) for i in labels.index}
-    assert len(obs) == sum(len(v) for v in effective.values())
-    for media, rows in obs.groupby("mediaID", sort=False):
-        kinds = list(rows["observationType"])
-        names = [n if k == "animal" else {"blank": "empty"}.get(k, k)
-                 for n, k in zip(rows["scientificName"], kinds)]
-        assert tuple(names) == effective[media], media
-    corrected = obs[obs["mediaID"].isin(list(expected))]
-    assert set(corrected["classifiedBy"]) == {"ann", "bob"}
-    assert pd.to_datetime(corrected["classificationTimestamp"], utc=True).notna().all()
-    assert (obs.loc[~obs["mediaID"].isin(list(expected)), "classifiedBy"] == "").all()
-    blank = obs[obs["mediaID"] == image_id(2, 3)]
+    # every row of one capture spans the capture: first to last frame (frames at :01..:03)
+    for event, rows in obs.groupby("eventID"):
+        assert rows["eventStart"].nunique() == rows["eventEnd"].nunique() == 1, event
+        assert rows["eventStart"].iat[0].endswith(":01+03:00"), event
+        assert rows["eventEnd"].iat[0].endswith(":03+03:00"), event
+    # the volunteers' sequence-level labels: event level, one row per (capture, class)
+    event = obs[obs["observationLevel"] == "event"]
+    assert (event["mediaID"] == "").all()
+    untouched = event[event["eventID"] == seq_id(1)]  # zebra + wildebeest, no decision
+    assert list(untouched["scientificName"]) == ["Equus quagga", "Connochaetes taurinus"]
+    assert set(untouched["classifiedBy"]) == {VOLUNTEERS}
+    assert set(untouched["count"]) == {"1"} and set(untouched["behavior"]) == {"standing|moving"}
+    assert (untouched["classificationTimestamp"] == "").all()
+    assert set(untouched["observationTags"]) == {"labelSource:volunteers|validated:false"}
+    # a capture-level decision: event level, by the curator, validated
+    capture = event[event["eventID"] == seq_id(0, season="S2")]
+    assert list(capture["scientificName"]) == ["Herpestidae"]
+    assert list(capture["classifiedBy"]) == ["ann"]
+    assert "validated:true" in capture["observationTags"].iat[0]
+    assert capture["classificationTimestamp"].map(_dp_time).notna().all()
+    # frame-level decisions: media level, by the curator, validated
+    media = obs[obs["observationLevel"] == "media"]
+    assert set(media["mediaID"]) == {image_id(1, 3), image_id(2, 3)}
+    frame = media[media["mediaID"] == image_id(1, 3)]
+    assert (list(frame["scientificName"]), list(frame["classifiedBy"])) == (["Equus quagga"],
+                                                                             ["ann"])
+    assert frame["observationTags"].iat[0] == "labelSource:curated|validated:true"
+    assert frame["observationComments"].iat[0] == (
+        "TrapLens image-level decision 1: no wildebeest in frame 3")
+    blank = media[media["mediaID"] == image_id(2, 3)]
     assert list(blank["observationType"]) == ["blank"] and list(blank["scientificName"]) == [""]
-    assert corrected["classificationTimestamp"].map(_dp_time).notna().all()
+    # the other frames of capture 1 keep their sequence-level labels: still the event's
+    assert set(event.loc[event["eventID"] == seq_id(2), "classifiedBy"]) == {"bob"}
+    # each corrected image's labels are its media rows, else its capture's event rows
+    labels = dataset.label_sets()
+    for image in labels.index:
+        want = set(expected.get(image, labels[image]))
+        mine = obs[obs["mediaID"] == image]
+        if mine.empty:
+            seq = dataset.images.set_index("image_id").loc[image, "seq_id"]
+            mine = event[event["eventID"] == seq]
+        got = {n or {"blank": "empty"}.get(k, k) for n, k in
+               zip(mine["scientificName"], mine["observationType"])}
+        sci = {c: c for c in ("empty", "human")} | {
+            "zebra": "Equus quagga", "wildebeest": "Connochaetes taurinus",
+            "elephant": "Loxodonta africana", "mongoose": "Herpestidae"}
+        assert got == {sci[c] for c in want}, image
     package = json.loads((out / "datapackage.json").read_text())
-    (resource,) = package["resources"]
-    assert resource["path"] == "observations.csv"
-    assert resource["schema"] == f"{CAMTRAP_DP}/observations-table-schema.json"
-    assert {c["title"] for c in package["contributors"]} == {"ann", "bob"}
-    assert "--locations" in package["description"]
+    assert [r["schema"] for r in package["resources"]] == [
+        f"{CAMTRAP_DP}/{n}-table-schema.json" for n in ("deployments", "media", "observations")]
+    assert {c["title"] for c in package["contributors"]} == {"ann", "bob", VOLUNTEERS}
+    assert "--locations" in package["description"] and "spatial" not in package
+    assert str(tmp_path) not in (out / "datapackage.json").read_text()
 
 
 def _dp_time(text: str):
@@ -305,7 +335,7 @@ def test_camtrapdp_with_locations_is_a_complete_package(two_seasons, tmp_path):
     # foreign keys, as the Camtrap DP schemas declare them
     assert set(med["deploymentID"]) <= set(dep["deploymentID"])
     assert set(obs["deploymentID"]) <= set(dep["deploymentID"])
-    assert set(obs["mediaID"]) <= set(med["mediaID"])
+    assert set(obs["mediaID"]) - {""} <= set(med["mediaID"])
     assert set(dep["deploymentID"]) == {"SER_S1#A01#1", "SER_S2#A01#1"}
     assert set(dep["latitude"]) == {"-2.4"} and set(dep["longitude"]) == {"34.8"}
     for col in ("deploymentStart", "deploymentEnd"):
@@ -322,7 +352,8 @@ def test_camtrapdp_with_locations_is_a_complete_package(two_seasons, tmp_path):
     assert package["project"]["samplingDesign"] == "systematicRandom"
     assert package["spatial"]["bbox"] == [34.8, -2.4, 34.8, -2.4]
     assert package["temporal"]["start"] <= package["temporal"]["end"]
-    assert {"scientificName": "zebra"} in package["taxonomic"]
+    zebra = next(t for t in package["taxonomic"] if t["scientificName"] == "Equus quagga")
+    assert (zebra["taxonRank"], zebra["family"]) == ("species", "Equidae")
 
 
 def test_camtrapdp_on_the_real_slice_with_coordinate_uncertainty(serengeti_slice, tmp_path):
@@ -376,9 +407,11 @@ def test_camtrapdp_bad_offset_and_file_target(two_seasons, tmp_path):
 
 
 @pytest.mark.parametrize("fmt,name,members", [
-    ("csv", "decisions.csv", None),
+    ("csv", "labels.csv", None),
+    ("decisions", "decisions.csv", None),
     ("coco", "traplens-coco.zip", ["S1.json", "S2.json"]),
-    ("camtrapdp", "traplens-camtrapdp.zip", ["datapackage.json", "observations.csv"]),
+    ("camtrapdp", "traplens-camtrapdp.zip", ["datapackage.json", "deployments.csv",
+                                             "media.csv", "observations.csv"]),
 ])
 def test_export_bytes_for_a_download(two_seasons, tmp_path, fmt, name, members):
     import io
@@ -390,7 +423,7 @@ def test_export_bytes_for_a_download(two_seasons, tmp_path, fmt, name, members):
     assert download_name(dataset, fmt) == name
     data = export_bytes(dataset, store, format=fmt)
     if members is None:
-        export(dataset, store, tmp_path / "d.csv", format="csv")
+        export(dataset, store, tmp_path / "d.csv", format=fmt)
         assert data == (tmp_path / "d.csv").read_bytes()
     else:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -487,8 +520,10 @@ def run_cli(*argv: str) -> int:
 
 @pytest.mark.parametrize("fmt, out, extra, files", [
     ("coco", "corrected", [], ["S1.json", "S2.json"]),
-    ("csv", "decisions.csv", [], ["decisions.csv"]),
-    ("camtrapdp", "dp", [], ["datapackage.json", "observations.csv"]),
+    ("csv", "labels.csv", [], ["labels.csv"]),
+    ("decisions", "decisions.csv", [], ["decisions.csv"]),
+    ("camtrapdp", "dp", [], ["datapackage.json", "deployments.csv", "media.csv",
+                             "observations.csv"]),
     ("camtrapdp", "dp", ["--locations", "SITES", "--sampling-design", "targeted"],
      ["datapackage.json", "deployments.csv", "media.csv", "observations.csv"]),
 ])
