@@ -391,11 +391,8 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_default_size_within_budget(tmp_path):
-    import time
-
-    t0 = time.perf_counter()
+def test_default_size_builds(tmp_path):
+    # How long it takes is make demo's business, not a unit test's (speed is measured by
+    # make bench, never by timed unit tests).
     paths = make_demo(tmp_path / "big", n_images=3000, seed=0)
-    elapsed = time.perf_counter() - t0
     assert len(json.loads(paths.truth.read_text())["images"]) == 3000
-    assert elapsed < 240, f"{elapsed:.1f} s (budget: 60 s on 2 idle cores)"
