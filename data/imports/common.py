@@ -115,7 +115,7 @@ class Source:
 def normalise_path(path: str) -> str:
     """Forward slashes, no leading ``./``, lower-case extension.
 
-    >>> normalise_path(r".\\\\D:\\\\lila\\\\S1\\\\B04\\\\S1_B04_R1_PICT0001.JPG")
+    >>> normalise_path(r".\\D:\\lila\\S1\\B04\\S1_B04_R1_PICT0001.JPG")
     'D:/lila/S1/B04/S1_B04_R1_PICT0001.jpg'
     """
     p = path.strip().replace("\\", "/")
@@ -132,7 +132,7 @@ def match_images(keys: Sequence[str], images: pd.DataFrame) -> np.ndarray:
     path suffix of the key (any root, Windows separators, extension case); -1 when none.
 
     >>> imgs = pd.DataFrame({"image_id": ["a", "S1/x/1"], "file_name": ["S1/a.JPG", "S1/x/1.JPG"]})
-    >>> match_images(["S1/x/1", r"E:\\\\data\\\\S1\\\\a.jpg", "/srv/S1/b.jpg"], imgs).tolist()
+    >>> match_images(["S1/x/1", r"E:\\data\\S1\\a.jpg", "/srv/S1/b.jpg"], imgs).tolist()
     [1, 0, -1]
     """
     ids = {str(k): i for i, k in enumerate(images["image_id"])}
@@ -238,19 +238,21 @@ class DetectorMapper:
 
 # -- probability vectors ---------------------------------------------------------------------
 def assemble(columns: Sequence[int], scores: Sequence[float], n_classes: int, *,
-             top: int | None = None, top_score: float | None = None) -> np.ndarray:
+             top: int | None = None, top_score: float | None = None,
+             spread: bool = True) -> np.ndarray:
     """One probability vector from listed (column, score) pairs, summed per column.
 
     The predicted column (``top``, else the arg-max of the summed scores, ties to the lower
     column) keeps the larger of its stated and summed score; the other listed columns keep
     theirs, capped below the prediction's and by the mass left; what is left is spread evenly
-    over the columns not listed (each below the prediction's score), and any remainder goes to
-    the prediction. The arg-max is therefore always the stated prediction.
+    over the columns not listed (each below the prediction's score; not with ``spread=False``,
+    for complete vectors whose remainder is rounding), and any remainder goes to the
+    prediction. The arg-max is therefore always the stated prediction.
 
     >>> assemble([0, 2], [0.6, 0.2], 5).round(4).tolist()
     [0.6, 0.0667, 0.2, 0.0667, 0.0667]
     >>> assemble([1], [0.9], 3, top=2, top_score=0.05).round(4).tolist()
-    [0.0, 0.0499, 0.9501]
+    [0.05, 0.05, 0.9001]
     """
     listed: dict[int, float] = {}
     for c, s in zip(columns, scores):
@@ -269,7 +271,7 @@ def assemble(columns: Sequence[int], scores: Sequence[float], n_classes: int, *,
             p[c] = min(s, cap, left)
             left -= p[c]
     rest = [c for c in range(n_classes) if c != top and c not in listed]
-    if rest and left > 0:
+    if spread and rest and left > 0:
         share = min(left / len(rest), cap)
         p[rest] = share
         left -= share * len(rest)
@@ -334,7 +336,7 @@ def build_run(source: Source, dataset: Dataset, *,
                                 top_score=rec.score)
             predicted[rec.prediction] += 1
         else:
-            probs[i] = assemble(cols, rec.scores, n_classes)
+            probs[i] = assemble(cols, rec.scores, n_classes, spread=not source.complete)
             best = int(np.argmax(probs[i]))
             predicted[next((lab for lab, c in zip(rec.labels, cols) if c == best),
                            mapper.classes[best])] += 1

@@ -55,7 +55,7 @@ def _scores(frame: pd.DataFrame, cols: list[str], path: Path, row_name) -> np.nd
     bad = ~np.isnan(out) & ((out < 0) | (out > 1))
     if bad.any():
         r, j = (int(x[0]) for x in np.nonzero(bad))
-        raise fail(path, row_name(r), f"column {cols[j]!r}: score {out[r, j]!r} is outside [0, 1]")
+        raise fail(path, row_name(r), f"column {cols[j]!r}: score {float(out[r, j])!r} is outside [0, 1]")
     return out
 
 
