@@ -275,3 +275,31 @@ def lost_images(score: np.ndarray, labels: np.ndarray, classes: Sequence[str], *
     score = np.asarray(score, np.float64)
     rows = np.flatnonzero(truth(labels, classes, empty=empty) & (score < threshold))
     return rows[np.argsort(score[rows], kind="stable")]
+
+
+def run_scores(ev, *, detector: pd.Series | None = None) -> tuple[np.ndarray, str]:
+    """Animal score of each row of an ``EvalSet`` and what it is.
+
+    A detector's largest confidence (``detector``: image_id -> confidence, e.g.
+    ``data.imports.read_detector_scores``) where it covers every image, else
+    ``1 - p(empty)`` (:func:`animal_score`).
+    """
+    if detector is not None:
+        conf = detector.reindex(np.asarray(ev.image_ids, dtype=object)).to_numpy(np.float64)
+        if len(conf) and np.isfinite(conf).all():
+            return conf, "detector confidence"
+    return animal_score(ev.probs, ev.classes), "1 - p(empty)"
+
+
+def lost_items(ev, score: np.ndarray, *, threshold: float, limit: int = 500) -> pd.DataFrame:
+    """Gallery rows of the animal images lost at ``threshold`` (lowest score first):
+    ``image_id, file_name, seq_id, caption``."""
+    rows = lost_images(score, ev.labels, ev.classes, threshold=threshold)[:limit]
+    meta = ev.meta.iloc[rows]
+    names = np.asarray(ev.classes, dtype=object)
+    captions = [f"score {score[r]:.2f} · labelled {'+'.join(names[ev.labels[r]])} · "
+                f"frame {f} · {dn if isinstance(dn, str) else '?'}"
+                for r, f, dn in zip(rows, meta["frame_num"], meta["day_night"])]
+    return pd.DataFrame({"image_id": meta["image_id"].astype(str).to_numpy(),
+                         "file_name": meta["file_name"].astype(str).to_numpy(),
+                         "seq_id": meta["seq_id"].astype(str).to_numpy(), "caption": captions})
