@@ -49,6 +49,8 @@ SPECIAL_LABELS = {"blank": "empty", "empty": "empty", "human": "human", "person"
 #: A listed class other than the prediction keeps at most this share of the prediction's score,
 #: so the arg-max is always the stated prediction.
 _BELOW_TOP = 1.0 - 1e-3
+#: Rows assembled at once (bounds the dense (rows, classes) float64 work arrays).
+_BLOCK = 65536
 
 
 class ImportFormatError(ValueError):
@@ -135,9 +137,9 @@ def match_images(keys: Sequence[str], images: pd.DataFrame) -> np.ndarray:
     >>> match_images(["S1/x/1", r"E:\\data\\S1\\a.jpg", "/srv/S1/b.jpg"], imgs).tolist()
     [1, 0, -1]
     """
-    ids = {str(k): i for i, k in enumerate(images["image_id"])}
+    ids = {str(k): i for i, k in enumerate(images["image_id"].tolist())}
     names: dict[str, int] = {}
-    for i, name in enumerate(images["file_name"]):
+    for i, name in enumerate(images["file_name"].tolist()):
         names.setdefault(normalise_path(str(name)), i)
     depths = sorted({n.count("/") + 1 for n in names}, reverse=True)
     out = np.full(len(keys), -1, dtype=np.int64)
@@ -240,42 +242,70 @@ class DetectorMapper:
 def assemble(columns: Sequence[int], scores: Sequence[float], n_classes: int, *,
              top: int | None = None, top_score: float | None = None,
              spread: bool = True) -> np.ndarray:
-    """One probability vector from listed (column, score) pairs, summed per column.
-
-    The predicted column (``top``, else the arg-max of the summed scores, ties to the lower
-    column) keeps the larger of its stated and summed score; the other listed columns keep
-    theirs, capped below the prediction's and by the mass left; what is left is spread evenly
-    over the columns not listed (each below the prediction's score; not with ``spread=False``,
-    for complete vectors whose remainder is rounding), and any remainder goes to the
-    prediction. The arg-max is therefore always the stated prediction.
+    """One probability vector from listed (column, score) pairs (:func:`assemble_rows`).
 
     >>> assemble([0, 2], [0.6, 0.2], 5).round(4).tolist()
     [0.6, 0.0667, 0.2, 0.0667, 0.0667]
     >>> assemble([1], [0.9], 3, top=2, top_score=0.05).round(4).tolist()
     [0.05, 0.05, 0.9001]
     """
-    listed: dict[int, float] = {}
-    for c, s in zip(columns, scores):
-        listed[c] = listed.get(c, 0.0) + float(s)
-    if top is None:
-        top = min(listed, key=lambda c: (-listed[c], c))
-        top_score = listed[top]
-    top_score = max(float(top_score or 0.0), listed.get(top, 0.0))
-    top_score = min(top_score, 1.0)
-    p = np.zeros(n_classes, np.float64)
-    p[top] = top_score
-    left = 1.0 - top_score
-    cap = top_score * _BELOW_TOP
-    for c, s in sorted(listed.items(), key=lambda kv: (-kv[1], kv[0])):
-        if c != top:
-            p[c] = min(s, cap, left)
-            left -= p[c]
-    rest = [c for c in range(n_classes) if c != top and c not in listed]
-    if spread and rest and left > 0:
-        share = min(left / len(rest), cap)
-        p[rest] = share
-        left -= share * len(rest)
-    p[top] += max(left, 0.0)
+    k = len(columns)
+    return assemble_rows(np.zeros(k, np.int64), np.asarray(columns, np.int64),
+                         np.asarray(scores, np.float64), 1, n_classes,
+                         top=np.array([-1 if top is None else top]),
+                         top_score=np.array([np.nan if top_score is None else top_score]),
+                         spread=spread)[0]
+
+
+def assemble_rows(rows: np.ndarray, columns: np.ndarray, scores: np.ndarray, n: int,
+                  n_classes: int, *, top: np.ndarray, top_score: np.ndarray,
+                  spread: bool = True) -> np.ndarray:
+    """Probability vectors from listed (row, column, score) triples, summed per cell.
+
+    Each row's predicted column (``top``, or where it is -1 the arg-max of the summed scores,
+    ties to the lower column) keeps the larger of its stated and summed score; the other
+    listed columns keep theirs, capped just below the prediction's and, largest first, by the
+    mass left; what is left is spread evenly over the columns not listed (each below the
+    prediction's score; not with ``spread=False``, for complete vectors whose remainder is
+    rounding); any remainder goes to the prediction. The arg-max is always the stated
+    prediction.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, n_classes)
+    """
+    listed = np.zeros((n, n_classes), np.float64)
+    np.add.at(listed, (rows, columns), scores)
+    is_listed = np.zeros((n, n_classes), bool)
+    is_listed[rows, columns] = True
+    r = np.arange(n)
+    top = np.asarray(top, np.int64).copy()
+    stated = np.asarray(top_score, np.float64).copy()
+    free = top < 0
+    if free.any():
+        top[free] = np.argmax(np.where(is_listed[free], listed[free], -1.0), axis=1)
+        stated[free] = listed[free, top[free]]
+    ts = np.minimum(np.maximum(np.nan_to_num(stated), listed[r, top]), 1.0)
+    cap = ts * _BELOW_TOP
+    others = np.minimum(listed, cap[:, None])
+    others[r, top] = 0.0
+    is_listed[r, top] = True
+    # Largest first, each takes what is left of 1 - ts (stable: ties in column order).
+    order = np.argsort(-others, axis=1, kind="stable")
+    vals = np.take_along_axis(others, order, axis=1)
+    before = np.cumsum(vals, axis=1) - vals
+    got = np.clip((1.0 - ts)[:, None] - before, 0.0, vals)
+    p = np.zeros_like(listed)
+    np.put_along_axis(p, order, got, axis=1)
+    left = 1.0 - ts - p.sum(axis=1)
+    if spread:
+        n_rest = n_classes - is_listed.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where((n_rest > 0) & (left > 0),
+                             np.minimum(left / np.maximum(n_rest, 1), cap), 0.0)
+        p += np.where(is_listed, 0.0, share[:, None])
+        left -= share * n_rest
+    p[r, top] = ts + np.maximum(left, 0.0)
     return p
 
 
@@ -326,20 +356,43 @@ def build_run(source: Source, dataset: Dataset, *,
     failures = [{"record": recs[r].where, "key": recs[r].key, "image_id": str(ids[pos[r]])}
                 for r in matched.tolist() if recs[r].failed]
     use = [r for r in matched.tolist() if not recs[r].failed]
-    probs = np.empty((len(use), n_classes), np.float64)
+    col_of: dict[str, int] = {}
+
+    def col(label: str) -> int:
+        c = col_of.get(label)
+        if c is None:
+            c = col_of[label] = mapper.column(label)
+        return c
+
+    rows, cols, scores = [], [], []
+    top = np.full(len(use), -1, np.int64)
+    top_score = np.full(len(use), np.nan)
+    for i, r in enumerate(use):
+        rec = recs[r]
+        rows.extend([i] * len(rec.labels))
+        cols.extend(col(lab) for lab in rec.labels)
+        scores.extend(rec.scores)
+        if rec.prediction is not None:
+            top[i], top_score[i] = col(rec.prediction), rec.score
+    rows_a, cols_a = np.array(rows, np.int64), np.array(cols, np.int64)
+    scores_a = np.array(scores, np.float64)
+    probs = np.empty((len(use), n_classes), np.float32)
+    bounds = np.searchsorted(rows_a, np.arange(0, len(use) + _BLOCK, _BLOCK))
+    for b, lo in enumerate(range(0, len(use), _BLOCK)):
+        hi = min(lo + _BLOCK, len(use))
+        sl = slice(bounds[b], bounds[b + 1])
+        probs[lo:hi] = assemble_rows(rows_a[sl] - lo, cols_a[sl], scores_a[sl], hi - lo,
+                                     n_classes, top=top[lo:hi], top_score=top_score[lo:hi],
+                                     spread=not source.complete)
+    best = probs.argmax(axis=1) if len(use) else np.empty(0, np.int64)
     predicted: Counter[str] = Counter()
     for i, r in enumerate(use):
         rec = recs[r]
-        cols = [mapper.column(lab) for lab in rec.labels]
         if rec.prediction is not None:
-            probs[i] = assemble(cols, rec.scores, n_classes, top=mapper.column(rec.prediction),
-                                top_score=rec.score)
             predicted[rec.prediction] += 1
-        else:
-            probs[i] = assemble(cols, rec.scores, n_classes, spread=not source.complete)
-            best = int(np.argmax(probs[i]))
-            predicted[next((lab for lab, c in zip(rec.labels, cols) if c == best),
-                           mapper.classes[best])] += 1
+        else:  # the first listed label that lands on the arg-max names the prediction
+            predicted[next((lab for lab in rec.labels if col(lab) == best[i]),
+                           mapper.classes[best[i]])] += 1
     image_ids = ids[pos[use]] if use else np.empty(0, object)
     got = set(pos[use].tolist()) | {int(pos[r]) for r in matched if recs[r].failed}
     without = [str(ids[i]) for i in range(len(ids)) if i not in got]
@@ -391,7 +444,7 @@ def write_imported_run(out: str | Path, built: Built, *, manifest: dict) -> Path
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         write_run(tmp, manifest={**manifest, "run_id": manifest.get("run_id") or out.name},
-                  image_ids=built.image_ids.astype(str), probs=built.probs.astype(np.float32),
+                  image_ids=built.image_ids.astype(str), probs=built.probs,
                   split="test")
         rows = ([("prediction_not_in_dataset", where, key) for where, key in built.unmatched]
                 + [("image_without_prediction", "", iid) for iid in built.without_prediction]
