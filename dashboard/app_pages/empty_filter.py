@@ -61,17 +61,17 @@ st.plotly_chart(empty_filter_figure(curve, threshold=threshold, x_title=f"thresh
 st.subheader("Where the lost animals come from")
 table = loaders.cached_table(view, lost_breakdown, score, ev.labels, ev.classes, ev.meta,
                              threshold=threshold)
-tabs = st.tabs(list(DIMENSION_TITLES.values()))
-for tab, dim in zip(tabs, DIMENSION_TITLES):
-    with tab:
-        st.dataframe(table[table["dimension"] == dim].drop(columns="dimension"),
-                     hide_index=True, column_config={
-                         "lost_rate": st.column_config.ProgressColumn(
-                             "lost", format="percent", min_value=0.0, max_value=1.0),
-                         "lost_rate_lo": st.column_config.NumberColumn("95% CI lo", format="%.3f"),
-                         "lost_rate_hi": st.column_config.NumberColumn("95% CI hi", format="%.3f"),
-                         "share_of_lost": st.column_config.NumberColumn("share of lost",
-                                                                        format="percent")})
+by = state.url_widget(st.segmented_control, "Break down by", list(DIMENSION_TITLES),
+                      key="ef_by", default="species", format_func=DIMENSION_TITLES.get,
+                      required=True)
+st.dataframe(table[table["dimension"] == by].drop(columns="dimension"), hide_index=True,
+             column_config={
+                 "lost_rate": st.column_config.ProgressColumn("lost", format="percent",
+                                                              min_value=0.0, max_value=1.0),
+                 "lost_rate_lo": st.column_config.NumberColumn("95% CI lo", format="%.3f"),
+                 "lost_rate_hi": st.column_config.NumberColumn("95% CI hi", format="%.3f"),
+                 "share_of_lost": st.column_config.NumberColumn("share of lost",
+                                                                format="percent")})
 
 st.subheader(f"Animals lost at {threshold:.2f}")
 items = loaders.cached_table(view, lost_items, ev, score, threshold=threshold)
