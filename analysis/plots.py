@@ -439,3 +439,21 @@ def figure_bytes(fig: go.Figure, *, format: str, width: int = SLIDE_WIDTH,
             logging.getLogger(__name__).warning("figure export failed: %s", exc)
             raise FigureExportError(f"The figure could not be drawn as {format.upper()}: "
                                     f"{str(exc).strip().splitlines()[0][:200]}") from exc
+def empty_filter_figure(curve: pd.DataFrame, *, threshold: float | None = None,
+                        x_title: str = "animal score threshold",
+                        title: str | None = None) -> go.Figure:
+    """Share of empty images removed and of animal images lost against the threshold
+    (``analysis.empty_filter.filter_curve``), with the chosen threshold marked."""
+    fig = go.Figure()
+    for col, name, color in (("empty_removed", "empty removed", "#3b75af"),
+                             ("animal_lost", "animals lost", "#c0392b")):
+        fig.add_trace(go.Scatter(x=curve["threshold"], y=curve[col], name=name, mode="lines",
+                                 line={"color": color},
+                                 hovertemplate=f"threshold %{{x:.2f}}: %{{y:.1%}} {name}"
+                                               "<extra></extra>"))
+    if threshold is not None:
+        fig.add_vline(x=threshold, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title or "Empty-image filter", font=_FONT,
+                      xaxis={"range": [0, 1], "title": x_title},
+                      yaxis={"range": [0, 1.02], "title": "share", "tickformat": ".0%"})
+    return fig

@@ -27,6 +27,7 @@ PAGES = [
     ("sequences", "Sequences", ":material/view_carousel:"),
     ("calibration", "Calibration & automation", ":material/tune:"),
     ("compare", "Compare runs", ":material/compare_arrows:"),
+    ("empty_filter", "Empty filter", ":material/filter_alt:"),
     ("try_model", "Try the model", ":material/photo_camera:"),
     ("relabel", "Relabel queue", ":material/edit_note:"),
     ("story", "Story", ":material/slideshow:"),
@@ -42,9 +43,12 @@ def _presenter() -> bool:
     return bool(st.session_state.get("sb_present", st.query_params.get("present") == "1"))
 
 
-def pages(*, presenter: bool = False) -> list:
+def pages(hidden: frozenset[str] = frozenset(), *, presenter: bool = False) -> list:
     """The ``st.Page`` objects, in navigation order, then a hidden alias of the default page
     (the Overview, or the Story in presenter mode).
+
+    Pages whose stem is in ``hidden`` stay reachable by URL but leave the menu (Try the model
+    for a run without a checkpoint, e.g. an imported one).
 
     Streamlit serves the default page at ``/`` but still reserves its ``url_path``, so
     ``/overview`` (the obvious guess next to ``/per_class``) would show "Page not found". The
@@ -53,7 +57,8 @@ def pages(*, presenter: bool = False) -> list:
     """
     first = PRESENTER_DEFAULT if presenter else DEFAULT
     listed = [st.Page(HERE / "app_pages" / f"{stem}.py", title=title, icon=icon,
-                      url_path="" if stem == first else stem, default=stem == first)
+                      url_path="" if stem == first else stem, default=stem == first,
+                      visibility="hidden" if stem in hidden else "visible")
               for stem, title, icon in PAGES]
     stem, title, icon = next(p for p in PAGES if p[0] == first)
     alias = st.Page(HERE / "app_pages" / f"{stem}.py", title=title, icon=icon, url_path=stem,
@@ -61,15 +66,28 @@ def pages(*, presenter: bool = False) -> list:
     return [*listed, alias]
 
 
+def has_checkpoint(run_path: Path) -> bool:
+    """Whether the run's manifest names a checkpoint file that exists (Try the model needs it)."""
+    manifest = loaders.read_manifest(str(run_path), loaders.stamp(run_path / "manifest.json"))
+    ckpt = (manifest.get("model") or {}).get("checkpoint")
+    return bool(ckpt) and (run_path / ckpt).is_file()
+
+
 def main() -> None:
     st.set_page_config(page_title="TrapLens", page_icon=":material/pets:", layout="wide")
-    nav = st.navigation(pages(presenter=_presenter()))
     st.sidebar.markdown("### TrapLens")
+    nav = None
     try:
         view = sidebar.sidebar()
+        # The menu is built once the run is known: Try the model leaves it for runs without
+        # a checkpoint (imported or synthetic runs); its URL still answers, with a message.
+        nav = st.navigation(pages(frozenset() if has_checkpoint(view.run_path)
+                                  else frozenset({"try_model"}), presenter=_presenter()))
         dataset = loaders.load_dataset(view.dataset_paths)
         run = loaders.load_run(view.run_path)
     except loaders.LOAD_ERRORS as exc:
+        if nav is None:
+            st.navigation(pages(presenter=_presenter()))
         components.error_page(exc)
         st.stop()
     missing = set(run.classes) ^ set(dataset.classes)

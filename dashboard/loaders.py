@@ -121,6 +121,23 @@ def _load_run_cached(run_dir: str, stamps: tuple[Stamp, ...]) -> "Run":
     return io_load_run(run_dir)
 
 
+
+def detector_scores(run_dir: str | Path) -> Any:
+    """An imported run's detector confidences (image_id -> float Series), or None
+    (``data.imports.read_detector_scores``), cached by the file's stamp."""
+    from data.imports.common import DETECTOR_FILE
+
+    return _detector_scores_cached(str(Path(run_dir).resolve()),
+                                   stamp(Path(run_dir) / DETECTOR_FILE))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _detector_scores_cached(run_dir: str, file_stamp: Stamp) -> Any:
+    from data.imports import read_detector_scores
+
+    return read_detector_scores(run_dir)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def read_manifest(run_dir: str, file_stamp: Stamp | None = None) -> dict[str, Any]:
     """The run's ``manifest.json`` as a dict (cheap; used before the predictions load)."""

@@ -1,4 +1,4 @@
-"""``python -m data {validate,demo,decide,import-decisions,export}``.
+"""``python -m data {validate,demo,decide,import-decisions,export,import-predictions}``.
 
 Each subcommand comes from a module's ``register_cli(subparsers)``, imported below, which adds
 its parser and sets ``func``: ``func(args) -> int`` (the exit code). Bad input (``ValueError``
@@ -19,6 +19,7 @@ from data.cct import ValidationReport, validate
 from data.curation import exports as export_cli
 from data.curation import store as curation_cli
 from data.demo import generate as demo_cli
+from data.imports import importer as import_cli
 
 MAX_LISTED = 40  # sites/seasons printed by the human-readable summary
 log = logging.getLogger("data")
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cli.register_cli(sub)
     curation_cli.register_cli(sub)
     export_cli.register_cli(sub)
+    import_cli.register_cli(sub)
     return parser
 
 

@@ -9,6 +9,12 @@ the dashboard can show train, val and test):
 - ``baseline``: all frames, 90 % of the empty training images dropped (``--empty-keep 0.1``);
 - ``first-frames``: the first frame of each capture only (same empty-keep).
 
+Then two imported runs, so the dashboard shows other models' output out of the box: the
+baseline's predictions are written as a SpeciesNet predictions file and a detector-only
+MegaDetector file (``workspace/imports/``, labels from the taxonomy table) and imported with
+``python -m data import-predictions``'s function: ``speciesnet-demo`` and
+``megadetector-demo``.
+
 CPU budget (2 cores): inputs are 160 px (the demo frames are 512x384 and the animals large, so
 160 px keeps them recognisable at a third of the cost of 224 px); stage 1 trains the classifier
 on frozen-backbone features cached under ``cache_dir()`` and shared by both runs; the fine-tuning
@@ -33,6 +39,8 @@ N_IMAGES = 3000
 SEED = 0
 IMAGE_SIZE = 160
 RUNS = {"baseline": {"first_frame_only": False}, "first-frames": {"first_frame_only": True}}
+#: Imported runs made from the baseline's predictions: run name -> source format.
+IMPORTS = {"speciesnet-demo": "speciesnet", "megadetector-demo": "megadetector"}
 
 log = logging.getLogger("scripts.demo")
 
@@ -78,6 +86,36 @@ def ensure_runs(dataset: list[str], images: str, runs: Path) -> dict[str, dict]:
     return summaries
 
 
+def ensure_imports(dataset: list[str], images: str, runs: Path, *,
+                   source: str = "baseline") -> list[str]:
+    """Write the source run's predictions as SpeciesNet and MegaDetector files and import
+    them (runs of :data:`IMPORTS` that exist are kept); returns the runs imported now."""
+    from data.cct import load_dataset
+    from data.imports import import_predictions, megadetector, speciesnet
+    from data.imports.importer import summary_lines
+    from data.runs import load_run
+
+    todo = [name for name in IMPORTS if not is_complete(runs / name)]
+    if not todo or not is_complete(runs / source):
+        return []
+    run, ds = load_run(runs / source), load_dataset(dataset)
+    file_name = ds.images.set_index("image_id")["file_name"]
+    paths = [str(Path(images) / file_name[i]) for i in run.image_ids]
+    failed = [str(Path(images) / file_name[u["image_id"]])
+              for u in run.manifest.get("unreadable", []) if u["image_id"] in file_name.index]
+    exports = runs.parent / "imports"
+    exports.mkdir(parents=True, exist_ok=True)
+    writers = {"speciesnet": speciesnet.export, "megadetector": megadetector.export}
+    for name in todo:
+        fmt = IMPORTS[name]
+        path = writers[fmt](exports / f"{name}.json", file_paths=paths, probs=run.probs,
+                            classes=run.classes, failed=failed)
+        manifest = import_predictions(path, format=fmt, dataset=dataset, out=runs / name,
+                                      images=images)
+        print("\n".join(summary_lines(manifest, runs / name)), flush=True)
+    return todo
+
+
 def report(summaries: dict[str, dict]) -> None:
     for name, s in summaries.items():
         if s:
@@ -116,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runs = runs_dir()
     report(ensure_runs(dataset, images, runs))
+    ensure_imports(dataset, images, runs)
     print(f"demo ready in {time.perf_counter() - t0:.1f} s: runs in {runs}", flush=True)
     if not args.no_serve:
         serve(dataset, images, runs)

@@ -24,6 +24,13 @@ noun = "captures" if view.level == "sequence" else "images"
 st.title("Calibration & automation")
 st.caption(f"Scored on {len(ev):,} {noun} ({view.level} level, {view.policy} policy).")
 components.stop_if_empty(ev)
+manifest = loaders.read_manifest(str(view.run_path), loaders.stamp(view.run_path / "manifest.json"))
+if manifest.get("partial_probabilities"):
+    st.info("This run was imported with only its top classes' scores (SpeciesNet's top 5, a "
+            "detector's decision, a top-k table); the rest of each image's probability was "
+            "spread evenly over the other classes. Predictions and every count are exact; "
+            "calibration and per-class thresholds below are approximate.",
+            icon=":material/info:")
 
 left, right = st.columns(2)
 with left:
