@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -680,8 +681,13 @@ def _source_info(path: Path) -> dict:
             "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
 
 
+def _cache_prefix(files: Sequence[Path]) -> str:
+    """The cache entries of these paths (whatever their content) start with this."""
+    return hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:16] + "-"
+
+
 def _cache_entry(sources: list[dict]) -> Path:
-    where = hashlib.sha256("\n".join(s["path"] for s in sources).encode()).hexdigest()[:16]
+    where = _cache_prefix([s["path"] for s in sources])[:-1]
     what = hashlib.sha256(json.dumps(
         [LOADER_VERSION] + [[s["size"], s["mtime_ns"], s["sha256"]] for s in sources]
     ).encode()).hexdigest()[:16]
@@ -775,14 +781,20 @@ def load_dataset(paths: Sequence[str | Path] | str | Path, *, cache: bool = True
     for f in files:
         if not f.is_file():
             raise DatasetError(f"{f}: no such file")
-    sources = [_source_info(f) for f in files]
+    # sha256 releases the GIL: hash while parsing, unless a cache entry of these paths may
+    # hold the tables (then the hashes decide before any parsing)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
+        hashing = [pool.submit(_source_info, f) for f in files]
+        folder = _paths.cache_dir() / "datasets"
+        if cache and folder.is_dir() and any(folder.glob(_cache_prefix(files) + "*")):
+            sources = [h.result() for h in hashing]
+            ds = _read_cache(_cache_entry(sources))
+            if ds is not None:
+                log.info("dataset tables from cache %s", _cache_entry(sources))
+                return ds
+        raws = [_read_source(f, k, chunk_bytes=chunk_bytes) for k, f in enumerate(files)]
+        sources = [h.result() for h in hashing]
     entry = _cache_entry(sources)
-    if cache:
-        ds = _read_cache(entry)
-        if ds is not None:
-            log.info("dataset tables from cache %s", entry)
-            return ds
-    raws = [_read_source(f, k, chunk_bytes=chunk_bytes) for k, f in enumerate(files)]
     categories = _merge_categories(raws, files)
     images = _tables.concat([b for r in raws for b in r.images], _tables.IMAGE_SCHEMA)
     annotations = _tables.concat([b for r in raws for b in r.annotations],
