@@ -189,8 +189,9 @@ def annotation_batch(items: list, *, where: str, offset: int, source: int,
     get = _columns(items, ANNOTATION_FIELDS, "annotations", where, offset)
     text = _texts(get, ("id", "image_id", "season", "count"), null_check)
     ann_id = text["id"]
-    ann_id = pc.coalesce(ann_id, pa.array([f"annotations[{offset + k}]"
-                                           for k in range(len(items))], type=_STR))
+    if ann_id.null_count:  # annotations without an id are named by their position
+        ann_id = pc.coalesce(ann_id, pa.array([f"annotations[{offset + k}]"
+                                               for k in range(len(items))], type=_STR))
     return pa.RecordBatch.from_pydict({
         "annotation_id": ann_id,
         "image_id": text["image_id"],
