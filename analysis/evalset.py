@@ -135,8 +135,9 @@ class EvalSet:
         mask = np.asarray(mask)
         if mask.dtype == bool and mask.shape != (len(self),):
             raise ValueError(f"subset: mask has shape {mask.shape}, expected ({len(self)},)")
+        # list(): a background thread (analysis.prepare) may be adding entries meanwhile
         cache = {k: tuple(a[mask] for a in v) if isinstance(v, tuple) else v[mask]
-                 for k, v in self._cache.items()
+                 for k, v in list(self._cache.items())
                  if k in ("pred", "pred_prob") or k.startswith(("targets:", "codes:"))}
         return replace(self, image_ids=self.image_ids[mask], probs=self.probs[mask],
                        labels=self.labels[mask], primary=self.primary[mask],
@@ -593,6 +594,13 @@ def aggregate_sequences(ev: EvalSet, *, how: str = "mean") -> EvalSet:
     """
     if how not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {how!r}")
+    key = f"aggregate:{how}"  # memoised: computed once per set (see analysis.prepare)
+    if key not in ev._cache:
+        ev._cache[key] = _aggregate(ev, how)
+    return ev._cache[key]
+
+
+def _aggregate(ev: EvalSet, how: str) -> EvalSet:
     codes, n_groups = capture_codes(ev)
     order, indptr = _group_layout(codes, n_groups)
     sizes = np.diff(indptr)

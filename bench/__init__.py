@@ -1,10 +1,39 @@
-"""`make bench`: speed targets measured against a named baseline in the same run."""
+"""`make bench`: speed targets measured against a named baseline in the same run.
+
+Two scales: ``default`` (``make bench``: 1 M images where a target names more, so the whole
+suite stays under 10 minutes on a 2-core machine) and ``full`` (``make bench SCALE=full`` or
+``TRAPLENS_BENCH_SCALE=full``: every target at the size it states, 7.2 M images x 61
+classes, the full Snapshot Serengeti; about 20 GB of free disk and most of 24 GB of RAM).
+A bench's own size variable (e.g. ``TRAPLENS_BENCH_PRED_IMAGES``) overrides both.
+"""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 import time
+
+SCALE_ENV = "TRAPLENS_BENCH_SCALE"
+SCALES = ("default", "full")
+
+
+def scale() -> str:
+    """The bench scale from ``$TRAPLENS_BENCH_SCALE`` (``default`` when unset)."""
+    value = os.environ.get(SCALE_ENV, "default") or "default"
+    if value not in SCALES:
+        raise ValueError(f"{SCALE_ENV}={value!r}: choose one of {', '.join(SCALES)}")
+    return value
+
+
+def size(env: str, *, default: int, full: int) -> int:
+    """A bench's size: ``$env`` when set, else ``full`` at the full scale, else ``default``.
+
+    >>> size("TRAPLENS_NO_SUCH_VARIABLE", default=10, full=72) in (10, 72)
+    True
+    """
+    if os.environ.get(env):
+        return int(os.environ[env])
+    return full if scale() == "full" else default
 
 
 def back_memory(gib: float) -> None:

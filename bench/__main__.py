@@ -3,6 +3,7 @@
     python -m bench                          # all
     python -m bench data analysis            # bench_data.py and bench_analysis.py only
     python -m bench analysis --json out.json # also write every figure, target and baseline
+    python -m bench --scale full             # every target at its stated size (7.2 M images)
 
 Exits 1 when a bench fails or any figure misses its target (the misses are listed last).
 """
@@ -29,7 +30,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks, from {names}")
     parser.add_argument("--json", metavar="FILE", help="write every figure here (JSON)")
+    parser.add_argument("--scale", choices=bench.SCALES, default=None,
+                        help=f"default: 1 M images, the suite under 10 minutes; full: 7.2 M, "
+                             f"every target at its stated size (or ${bench.SCALE_ENV})")
     args = parser.parse_args(argv)
+    if args.scale:
+        os.environ[bench.SCALE_ENV] = args.scale
+    try:
+        print(f"bench scale: {bench.scale()}", flush=True)
+    except ValueError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     wanted = args.names or names
     unknown = sorted(set(wanted) - set(names))
     if unknown:
@@ -37,6 +48,7 @@ def main(argv: list[str]) -> int:
         return 2
     failed: list[str] = []
     recorded: list[figures.Figure] = []
+    total = 0.0
     with tempfile.TemporaryDirectory(prefix="traplens-bench-") as tmp:
         for name in wanted:
             print(f"\n=== bench {name} ===", flush=True)
@@ -49,7 +61,10 @@ def main(argv: list[str]) -> int:
             if subprocess.run([sys.executable, "-c", code], env=env).returncode:
                 failed.append(name)
             recorded += figures.read(part)
-            print(f"=== {name} done in {time.perf_counter() - t0:.1f} s ===", flush=True)
+            took = time.perf_counter() - t0
+            total += took
+            print(f"=== {name} done in {took:.1f} s ===", flush=True)
+    print(f"bench: {len(wanted)} bench(es) at the {bench.scale()} scale in {total:.0f} s")
     missed = figures.misses(recorded)
     if args.json:
         Path(args.json).write_text(json.dumps(

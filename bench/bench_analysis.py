@@ -1,4 +1,4 @@
-"""Analysis benchmark at full Snapshot Serengeti scale (7.2 M images, 61 classes).
+"""Analysis benchmark at Snapshot Serengeti scale (61 classes; 7.2 M images at the full scale).
 
 Synthetic predictions in the run-folder contract (captures of 1-3 frames sharing their truth,
 ~70 % empty and a long tail, ~1 % two-species captures, ~88 % top-1 accuracy, float16 probs
@@ -20,7 +20,8 @@ the ratio to scikit-learn on the same arrays in the same run:
 Before measuring, a throw-away process touches 6.5 GiB so that the VM's host has backed the
 memory (see :func:`bench.back_memory`); the time it took is printed.
 
-    python -m bench analysis      # TRAPLENS_BENCH_PRED_IMAGES overrides 7,200,000
+    python -m bench analysis      # 1 M images; 7.2 M with TRAPLENS_BENCH_SCALE=full
+                                  # TRAPLENS_BENCH_PRED_IMAGES overrides both
 """
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import back_memory, figures
+from bench import back_memory, figures, size
 
-N_IMAGES = int(os.environ.get("TRAPLENS_BENCH_PRED_IMAGES", "7200000"))
+N_IMAGES = size("TRAPLENS_BENCH_PRED_IMAGES", default=1_000_000, full=7_200_000)
 N_CLASSES = 61
 VERSION = 2
 ROOT = Path(__file__).resolve().parents[1]

@@ -46,9 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import figures
+from bench import figures, size
 
-N_IMAGES = int(os.environ.get("TRAPLENS_BENCH_DASH_IMAGES", "1000000"))
+N_IMAGES = size("TRAPLENS_BENCH_DASH_IMAGES", default=1_000_000, full=7_200_000)
 SCALES = os.environ.get("TRAPLENS_BENCH_DASH", "demo,large").split(",")
 PROFILE_DIR = os.environ.get("TRAPLENS_BENCH_DASH_PROFILE")
 VERSION = 1

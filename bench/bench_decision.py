@@ -1,4 +1,5 @@
-"""Decision-grade evaluation benchmark at Snapshot Serengeti scale (7.2 M images, 61 classes).
+"""Decision-grade evaluation benchmark at Snapshot Serengeti scale (61 classes; 7.2 M images
+at the full scale).
 
 Synthetic, seeded data generated in memory (no files):
 
@@ -18,7 +19,8 @@ same matrix (``numpy argmax``: ``probs.argmax(axis=1)``, a single pass over the 
 
 Exit status 1 when either misses its target.
 
-    python -m bench decision      # TRAPLENS_BENCH_DECISION_IMAGES overrides 7,200,000
+    python -m bench decision      # 1 M images; 7.2 M with TRAPLENS_BENCH_SCALE=full
+                                  # TRAPLENS_BENCH_DECISION_IMAGES overrides both
 """
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ import time
 
 import numpy as np
 
-N_IMAGES = int(os.environ.get("TRAPLENS_BENCH_DECISION_IMAGES", "7200000"))
+from bench import size
+
+N_IMAGES = size("TRAPLENS_BENCH_DECISION_IMAGES", default=1_000_000, full=7_200_000)
 N_CLASSES = 61
 N_SITES = 225
 TARGET_S = 2.0

@@ -1,7 +1,7 @@
-"""Beyond one machine: confusion + per-class metrics of the 7.2 M run over Parquet partitions
+"""Beyond one machine: confusion + per-class metrics of the bench run over Parquet partitions
 (Dask, one task per row group) against the in-memory result, which must be identical.
 
-The run is bench_analysis's synthetic 7.2 M x 61 run (generated there if absent). The baseline
+The run is bench_analysis's synthetic run (1 M x 61; 7.2 M x 61 at the full scale) (generated there if absent). The baseline
 is the in-memory path the dashboard uses (``data.runs.load_run`` then one ``np.bincount``).
 On one machine Dask is not meant to be faster: the figure shows the partitioned form is exact
 and what it costs; see docs/architecture.md, "Beyond one machine".

@@ -24,7 +24,8 @@ import html
 import logging
 import math
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,24 @@ def stop_if_empty(*evalsets: "EvalSet") -> None:
         st.warning("No images match the sidebar's split and slices; widen them to see "
                    "this page.")
         st.stop()
+
+
+def wait_prepared(poll: Callable[[], tuple[float, str] | None], *,
+                  interval: float = 0.2) -> None:
+    """Show the run's background preparation (``loaders.preparation``) as a progress bar until
+    it is done; returns at once when it already is. Another click reruns the page as usual."""
+    state_ = poll()
+    if state_ is None:
+        return
+    with st.status("Preparing this run: losses, captures and calibration (once per run)…",
+                   expanded=True) as box:
+        bar = st.progress(0.0)
+        while state_ is not None:
+            fraction, step = state_
+            bar.progress(min(max(float(fraction), 0.0), 1.0), text=step)
+            time.sleep(interval)
+            state_ = poll()
+        box.update(label="Run prepared", state="complete", expanded=False)
 
 
 def metric_card(label: str, value: float | int | str, interval: Sequence[float] | None = None,

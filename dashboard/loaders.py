@@ -298,11 +298,56 @@ def prefetch(view: "ViewState", run: str) -> Future:
 
 
 def wait_prefetched(timeout: float | None = None) -> None:
-    """Block until every background load started by ``prefetch`` has finished (benchmarks)."""
+    """Block until every background load started by ``prefetch``, and every preparation
+    (``analysis.prepare``) of a loaded run, has finished (benchmarks)."""
     with _PREFETCH_LOCK:
         futures = list(_PREFETCH.values())
     for fut in futures:
         fut.exception(timeout=timeout)
+    with _PREPARE_LOCK:
+        futures = [fut for fut, _ in _PREPARE.values()]
+    for fut in futures:
+        fut.exception(timeout=timeout)
+
+
+# What every page needs once per run (losses, arg-max, captures, calibration inputs) is
+# computed in the background as soon as the run's EvalSet is built, on its own thread so that
+# the Compare run's prefetch does not queue behind it. Pages that need it call ``preparation``
+# and show its progress (``components.wait_prepared``) instead of computing it themselves.
+_PREPARE: dict[tuple, tuple[Future, dict]] = {}
+_PREPARE_LOCK = threading.Lock()
+_PREPARE_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traplens-prepare")
+
+
+def _start_prepare(key: tuple, ev: "EvalSet") -> None:
+    from analysis.prepare import prepare
+
+    progress = {"fraction": 0.0, "step": "queued"}
+
+    def report(fraction: float, step: str) -> None:
+        progress.update(fraction=fraction, step=step)
+
+    def run() -> None:
+        try:
+            prepare(ev, progress=report)
+        except Exception:  # the page computes what is missing itself and shows the error
+            log.exception("preparing %s failed", key[1])
+
+    with _PREPARE_LOCK:
+        if key not in _PREPARE:
+            _PREPARE[key] = (_PREPARE_POOL.submit(run), progress)
+
+
+def preparation(view: "ViewState", *, run: str | None = None) -> tuple[float, str] | None:
+    """``(fraction done, current step)`` while the run's once-per-run tables are being
+    prepared in the background; None when they are ready. Loads the run first if needed
+    (which starts its preparation)."""
+    full_evalset(view, run=run)
+    with _PREPARE_LOCK:
+        entry = _PREPARE.get(_view_key(view, run or view.run))
+    if entry is None or entry[0].done():
+        return None
+    return entry[1]["fraction"], entry[1]["step"]
 
 
 def _prefetch_run(key: tuple) -> None:
@@ -323,6 +368,7 @@ def _full_evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | No
     corr = _corrections_cached(ds, fix) if fix is not None and fix[0][1] else None
     ev = build_evalset(dataset, run, corrections=corr)
     ev.origin = ("evalset", ds, run_dir, run_st, fix)  # its files' stamps name its content
+    _start_prepare((ds, run_dir, run_st, fix), ev)
     return ev
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -50,31 +52,38 @@ class DatasetError(ValueError):
 # newline: that "line rule" settles the indented published files cheaply; the exact scan
 # (every quote, escapes, brackets) covers whatever it cannot settle.
 
-class ImageRecord(TypedDict, total=False):
-    """The fields of ``images[]`` the loader reads; msgspec skips the others."""
-
-    id: Any
-    file_name: Any
-    seq_id: Any
-    frame_num: Any
-    seq_num_frames: Any
-    location: Any
-    datetime: Any
-    width: Any
-    height: Any
-    corrupt: Any
-    season: Any
+_Text = str | int | None         # ids and names: strings, ints tolerated (converted later)
+_Number = int | float | str | None  # numeric fields: "unknown", floats checked later
+_Flag = bool | int | str | None
 
 
-class AnnotationRecord(TypedDict, total=False):
+class ImageRecord(msgspec.Struct, gc=False):
+    """The fields of ``images[]`` the loader reads; msgspec skips the others. Values of
+    another JSON type (a list, an object) fail the decode: the batch is then read as plain
+    dicts and the tables word the problem."""
+
+    id: _Text = None
+    file_name: _Text = None
+    seq_id: _Text = None
+    frame_num: _Number = None
+    seq_num_frames: _Number = None
+    location: _Text = None
+    datetime: _Text = None
+    width: _Number = None
+    height: _Number = None
+    corrupt: _Flag = None
+    season: _Text = None
+
+
+class AnnotationRecord(msgspec.Struct, gc=False):
     """The fields of ``annotations[]`` the loader reads; msgspec skips the others."""
 
-    id: Any
-    image_id: Any
-    category_id: Any
-    season: Any
-    count: Any
-    sequence_level_annotation: Any
+    id: _Text = None
+    image_id: _Text = None
+    category_id: _Number = None
+    season: _Text = None
+    count: _Text = None
+    sequence_level_annotation: _Flag = None
 
 
 class CategoryRecord(TypedDict, total=False):
@@ -165,6 +174,13 @@ def _denan(text: bytes) -> bytes:
     out = arr.copy()
     out[pos], out[pos + 1], out[pos + 2] = 0x6E, 0x75, 0x6C  # "nul", then one more "l"
     return np.insert(out, pos + 3, 0x6C).tobytes()
+
+
+def _denan_fast(text: bytes) -> bytes:
+    """Every ``NaN`` as ``null``, in one pass in C, inside strings too. For typed records
+    only (``iter_members(fast_nan=True)``): the caller checks that no text it keeps contains
+    "null" and otherwise decodes the batch again with the exact :func:`_denan`."""
+    return text.replace(b"NaN", b"null") if b"NaN" in text else text
 
 
 def _structure(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -299,22 +315,28 @@ class _Reader:
                 buf = self.buf
                 window = len(buf)
 
-    def decode(self, region: bytes, decoder: msgspec.json.Decoder, what: str) -> Any:
+    def decode(self, region: bytes, decoder: msgspec.json.Decoder, what: str,
+               fast: bool = False) -> Any:
         """``region`` decoded; values that do not fit the decoder's type come as plain
-        objects, for the caller to word the problem."""
+        objects, for the caller to word the problem. ``fast``: see ``_elements``."""
         try:
+            if fast and b"NaN" in region:
+                try:
+                    return decoder.decode(_denan_fast(region))
+                except msgspec.DecodeError:  # worded from the exact rewrite below
+                    pass
             return decoder.decode(_denan(region))
         except msgspec.ValidationError:
             if decoder is _GENERIC:
                 raise
-            return self.decode(region, _GENERIC, what)
+            return self.decode(region, _GENERIC, what)  # exact: plain objects keep all text
         except msgspec.DecodeError as exc:
             raise self.fail(0, f"invalid JSON in {what}: {exc}") from None
 
 
 def iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHUNK_BYTES,
-                 raw: bool = False, types: Mapping[str, Any] | None = None
-                 ) -> Iterator[tuple[str, str, Any]]:
+                 raw: bool = False, types: Mapping[str, Any] | None = None,
+                 fast_nan: bool = False) -> Iterator[tuple[str, str, Any]]:
     """Yield ``(key, "value", obj)`` per top-level member of the JSON object in ``path``, but
     ``(key, "start", None)`` then ``(key, "items", list)`` batches for the arrays named in
     ``stream``. Bare ``NaN`` tokens are read as None; "NaN" inside strings stays text.
@@ -325,6 +347,11 @@ def iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHUN
     is a pair ``(obj, bytes)``: the value, or the batch of elements (comma-separated, without
     the brackets), exactly as the file spells it (``(None, None)`` for ``start``). Memory
     stays near ``chunk_bytes`` (or the largest member that is not streamed).
+
+    With ``fast_nan``, batches of typed records (``types``) are read with every ``NaN`` as
+    ``null``, inside strings too (:func:`_denan_fast`, one pass in C instead of the exact
+    rewrite); the caller must check that no text it keeps contains "null" and decode such a
+    batch again exactly (``decode_exact`` on its raw bytes). Plain objects stay exact.
 
     Raises
     ------
@@ -351,7 +378,8 @@ def iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHUN
             if key in stream and r.peek() == 0x5B:
                 r.drop(1)
                 yield key, "start", (None, None) if raw else None
-                yield from _elements(r, key, decoder, raw)
+                fast = fast_nan and decoder is not _GENERIC
+                yield from _elements(r, key, decoder, raw, fast)
             else:
                 r.peek()
                 n = r.until(b",}]", last_comma=False)
@@ -364,9 +392,10 @@ def iter_members(path: Path, *, stream: tuple[str, ...], chunk_bytes: int = CHUN
             raise r.fail(0, "invalid JSON: data after the top-level object")
 
 
-def _elements(r: _Reader, key: str, decoder: msgspec.json.Decoder, raw: bool
-              ) -> Iterator[tuple[str, str, Any]]:
-    """The batches of a streamed array whose '[' was read, up to and with its ']'."""
+def _elements(r: _Reader, key: str, decoder: msgspec.json.Decoder, raw: bool,
+              fast: bool = False) -> Iterator[tuple[str, str, Any]]:
+    """The batches of a streamed array whose '[' was read, up to and with its ']'. With
+    ``fast``, NaN is rewritten the fast way (see ``iter_members``)."""
     if r.peek() == 0x5D:
         r.drop(1)
         return
@@ -385,7 +414,8 @@ def _elements(r: _Reader, key: str, decoder: msgspec.json.Decoder, raw: bool
                 if n is None:
                     continue
                 try:
-                    items = decoder.decode(_denan(b"".join((b"[", memoryview(buf)[:n], b"]"))))
+                    text = b"".join((b"[", memoryview(buf)[:n], b"]"))
+                    items = decoder.decode(_denan_fast(text) if fast else _denan(text))
                     break
                 except msgspec.DecodeError:  # not a cut after all, or a problem: look closely
                     items = None
@@ -394,11 +424,22 @@ def _elements(r: _Reader, key: str, decoder: msgspec.json.Decoder, raw: bool
             buf = r.buf
             if not buf[:n].strip(_WS):
                 raise r.fail(n, "invalid JSON: expected a value")
-            items = r.decode(b"".join((b"[", memoryview(buf)[:n], b"]")), decoder, what)
+            items = r.decode(b"".join((b"[", memoryview(buf)[:n], b"]")), decoder, what, fast)
         yield key, "items", (items, buf[:n]) if raw else items
         r.drop(n)
         if r.expect(b",]", "',' or ']' in an array") == 0x5D:
             return
+
+
+def decode_exact(items_raw: bytes, record_type: Any) -> list:
+    """A batch's raw bytes (elements without the brackets, as ``iter_members(raw=True)``
+    gives them) decoded with the exact NaN rewrite: typed records, or plain dicts when a
+    value does not fit the type."""
+    text = _denan(b"".join((b"[", items_raw, b"]")))
+    try:
+        return msgspec.json.decode(text, type=list[record_type])
+    except msgspec.ValidationError:
+        return _GENERIC.decode(text)
 
 
 # --- reading files -----------------------------------------------------------------------
@@ -470,27 +511,40 @@ def _categories(obj: Any, path: Path) -> dict[int, str]:
     return out
 
 
+def _batch(build: Any, items: list, text: bytes, record_type: Any, **kw: Any) -> Any:
+    """``build(items, ...)`` (a batch builder of ``data.tables``) for a batch read with the
+    fast NaN rewrite; decoded again exactly when one of its texts contains "null"."""
+    if b"NaN" not in text:
+        return build(items, **kw)
+    try:
+        return build(items, null_check=True, **kw)
+    except _tables.NullInText:
+        return build(decode_exact(text, record_type), **kw)
+
+
 def _read_source(path: Path, source: int, *, chunk_bytes: int = CHUNK_BYTES) -> _Raw:
     raw = _Raw({}, [], [], [], 0, 0)
     seen: set[str] = set()
     where = str(path)
     try:
-        for key, kind, obj in iter_members(path, stream=("images", "annotations"),
-                                           chunk_bytes=chunk_bytes, types=RECORD_TYPES):
+        for key, kind, (obj, text) in iter_members(
+                path, stream=("images", "annotations"), chunk_bytes=chunk_bytes,
+                types=RECORD_TYPES, raw=True, fast_nan=True):
             seen.add(key)
             if kind == "start":
                 continue
             if key in ("images", "annotations") and kind == "value":
                 raise DatasetError(f"{path}: '{key}' is {type(obj).__name__}, not a list")
             if key == "images":
-                batch, problems = _tables.image_batch(obj, where=where, offset=raw.n_images,
-                                                      source=source)
+                batch, problems = _batch(_tables.image_batch, obj, text, ImageRecord,
+                                         where=where, offset=raw.n_images, source=source)
                 raw.images.append(batch)
                 raw.problems += problems
                 raw.n_images += len(obj)
             elif key == "annotations":
-                raw.annotations.append(_tables.annotation_batch(
-                    obj, where=where, offset=raw.n_annotations, source=source))
+                raw.annotations.append(_batch(
+                    _tables.annotation_batch, obj, text, AnnotationRecord, where=where,
+                    offset=raw.n_annotations, source=source))
                 raw.n_annotations += len(obj)
             elif key == "categories":
                 raw.categories = _categories(obj, path)
@@ -627,8 +681,13 @@ def _source_info(path: Path) -> dict:
             "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
 
 
+def _cache_prefix(files: Sequence[Path]) -> str:
+    """The cache entries of these paths (whatever their content) start with this."""
+    return hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:16] + "-"
+
+
 def _cache_entry(sources: list[dict]) -> Path:
-    where = hashlib.sha256("\n".join(s["path"] for s in sources).encode()).hexdigest()[:16]
+    where = _cache_prefix([s["path"] for s in sources])[:-1]
     what = hashlib.sha256(json.dumps(
         [LOADER_VERSION] + [[s["size"], s["mtime_ns"], s["sha256"]] for s in sources]
     ).encode()).hexdigest()[:16]
@@ -722,14 +781,20 @@ def load_dataset(paths: Sequence[str | Path] | str | Path, *, cache: bool = True
     for f in files:
         if not f.is_file():
             raise DatasetError(f"{f}: no such file")
-    sources = [_source_info(f) for f in files]
+    # sha256 releases the GIL: hash while parsing, unless a cache entry of these paths may
+    # hold the tables (then the hashes decide before any parsing)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
+        hashing = [pool.submit(_source_info, f) for f in files]
+        folder = _paths.cache_dir() / "datasets"
+        if cache and folder.is_dir() and any(folder.glob(_cache_prefix(files) + "*")):
+            sources = [h.result() for h in hashing]
+            ds = _read_cache(_cache_entry(sources))
+            if ds is not None:
+                log.info("dataset tables from cache %s", _cache_entry(sources))
+                return ds
+        raws = [_read_source(f, k, chunk_bytes=chunk_bytes) for k, f in enumerate(files)]
+        sources = [h.result() for h in hashing]
     entry = _cache_entry(sources)
-    if cache:
-        ds = _read_cache(entry)
-        if ds is not None:
-            log.info("dataset tables from cache %s", entry)
-            return ds
-    raws = [_read_source(f, k, chunk_bytes=chunk_bytes) for k, f in enumerate(files)]
     categories = _merge_categories(raws, files)
     images = _tables.concat([b for r in raws for b in r.images], _tables.IMAGE_SCHEMA)
     annotations = _tables.concat([b for r in raws for b in r.annotations],

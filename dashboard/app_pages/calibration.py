@@ -7,6 +7,8 @@ consensus (Norouzzadeh et al. 2018, PNAS), the bar the original project aimed at
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -19,6 +21,8 @@ TARGETS = {"0.9": "90 %", "0.95": "95 %", str(VOLUNTEER_ACCURACY): "96.6 % (volu
            "0.99": "99 %"}
 
 view = state.current()
+# once-per-run tables: prepared in the background after the run loads; show progress
+components.wait_prepared(functools.partial(loaders.preparation, view))
 ev = loaders.evalset(view, level=view.level)
 noun = "captures" if view.level == "sequence" else "images"
 st.title("Calibration & automation")

@@ -6,6 +6,8 @@ from ``analysis.sequences.suspects``; each is shown as its whole capture, frame 
 """
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import streamlit as st
 
@@ -28,6 +30,8 @@ def scores(res: dict) -> dict[str, str]:
 
 
 view = state.current()
+# once-per-run tables: prepared in the background after the run loads; show progress
+components.wait_prepared(functools.partial(loaders.preparation, view))
 ev = loaders.evalset(view)
 st.title("Sequences")
 st.caption("Captures are labelled as a whole: frames the animal has left inherit its label, "

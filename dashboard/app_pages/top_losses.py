@@ -1,6 +1,8 @@
 """Top losses: the images the model is most (or least) wrong about, fastai style."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -12,6 +14,8 @@ ANY = "(any)"
 MAX_ROWS = 2000  # a gallery nobody pages through further than this
 
 view = state.current()
+# once-per-run tables: prepared in the background after the run loads; show progress
+components.wait_prepared(functools.partial(loaders.preparation, view))
 ev = loaders.evalset(view)
 st.title("Top losses")
 st.caption("Loss = cross-entropy against the image's label set (its most probable species). "

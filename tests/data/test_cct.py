@@ -403,8 +403,8 @@ def test_bare_nan_read_exactly_strings_kept(tmp_path, monkeypatch, indent, chunk
     monkeypatch.setattr(cct.json, "loads", lambda *a, **k: pytest.fail("json module used"))
     ds = load_dataset([path], cache=False, chunk_bytes=chunk)
     # msgspec's typed records: only the fields the loader reads, built as decoded
-    assert seen and all(set(rec) <= set(cct.ImageRecord.__annotations__) for rec in seen)
-    assert "note" not in seen[0] and seen[0]["height"] is None
+    assert seen and all(isinstance(rec, cct.ImageRecord) for rec in seen)
+    assert not hasattr(seen[0], "note") and seen[0].height is None
     img = ds.images.set_index("image_id")
     assert list(img["location"].astype(object)) == [i["location"] for i in imgs]  # text kept
     assert pd.isna(img.loc["S1/N/0", "height"]) and img.loc["S1/N/1", "height"] == 1536
@@ -458,3 +458,25 @@ def test_nan_file_errors_name_the_file(tmp_path, text, match):
     with pytest.raises(DatasetError, match=match) as err:
         load_dataset([path], cache=False)
     assert str(path) in str(err.value)
+
+
+def test_fast_nan_rewrite_only_when_no_kept_text_touched(tmp_path, monkeypatch):
+    """Bare NaN only in numbers and skipped fields: one fast decode per batch. "NaN" in a kept
+    text (a location here) sends that batch through the exact rewrite, with the same tables."""
+    exact = []
+    real = cct._denan
+    monkeypatch.setattr(cct, "_denan",
+                        lambda text: (b"NaN" in text and exact.append(1)) or real(text))
+    imgs = [image(f"S1/F/{k}", seq=f"SER_S1#F01#1#{k}", frame=1, n=1, note="NaN here",
+                  width=2048) for k in range(2000)]
+    anns = [annotation(f"f{k}", f"S1/F/{k}", 0, count=float("nan")) for k in range(2000)]
+    clean = write_cct(tmp_path / "clean.json", imgs, anns, indent=1)
+    ds = load_dataset([clean], cache=False)
+    assert not exact                                        # the fast rewrite sufficed
+    assert ds.labels["count"].isna().all() and len(ds.images) == 2000
+    imgs[5]["location"] = "NaN site"
+    touched = write_cct(tmp_path / "touched.json", imgs, anns, indent=1)
+    ds = load_dataset([touched], cache=False)
+    assert exact                                            # that batch was decoded exactly
+    assert ds.images.set_index("image_id").loc["S1/F/5", "location"] == "NaN site"
+    assert ds.labels["count"].isna().all()

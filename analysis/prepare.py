@@ -1,0 +1,67 @@
+"""What the pages need once per run, computed once and memoised on the ``EvalSet``.
+
+``prepare(ev)`` fills the set's memo (``EvalSet._cache``, through the functions that own each
+entry) with the arg-max and confidence, the targets of both scoring policies, the capture codes
+and index, the loss ranking key, the calibration inputs and the capture-level set (mean of frame
+probabilities) with its own arg-max and targets. The dashboard runs it in the background as soon
+as a run is loaded (``dashboard.loaders``), so no page pays for it on its first visit.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from analysis.calibration import reliability
+from analysis.evalset import EvalSet, aggregate_sequences, capture_codes, targets
+from analysis.ranking import top_losses
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+
+def _image_steps(ev: EvalSet) -> list[tuple[str, Callable[[], object]]]:
+    return [
+        ("arg-max and confidence", lambda: ev.pred_prob),
+        ("targets (label-set policy)", lambda: targets(ev, policy="set")),
+        ("targets (primary policy)", lambda: targets(ev, policy="primary")),
+        ("capture codes", lambda: capture_codes(ev)),
+        ("calibration bins", lambda: reliability(ev, policy="set")),
+    ]
+
+
+def prepare(ev: EvalSet, *, progress: Progress | None = None) -> EvalSet:
+    """Compute and memoise on ``ev`` what every page needs once per run; returns ``ev``.
+
+    Parameters
+    ----------
+    ev : EvalSet
+        An image-level set (the unfiltered set of a run, as the dashboard loads it).
+    progress : callable(fraction, step), optional
+        Called before each step with the fraction done (0..1) and the step's name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from analysis.evalset import evalset_from_arrays
+    >>> ev = evalset_from_arrays(np.array([[0.9, 0.1], [0.2, 0.8]]), np.eye(2, dtype=bool))
+    >>> prepare(ev) is ev and "pred" in ev._cache
+    True
+    """
+    steps = _image_steps(ev) + [
+        ("per-image losses", lambda: top_losses(ev, k=1)),
+        ("capture aggregates", lambda: aggregate_sequences(ev, how="mean")),
+    ]
+    if "seq_id" in ev.meta.columns:
+        steps.append(("capture rows", lambda: ev.capture_rows("")))
+    report = progress or (lambda fraction, step: None)
+    n = len(steps) + 5  # the capture-level set's own steps follow
+    for k, (name, step) in enumerate(steps):
+        report(k / n, name)
+        step()
+    captures = aggregate_sequences(ev, how="mean")
+    for k, (name, step) in enumerate(_image_steps(captures)):
+        report((len(steps) + k) / n, f"captures: {name}")
+        step()
+    report(1.0, "ready")
+    return ev

@@ -1,0 +1,48 @@
+"""analysis.prepare: once-per-run tables memoised on the EvalSet, equal to fresh computations."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.calibration import reliability
+from analysis.evalset import aggregate_sequences, capture_codes, evalset_from_arrays, targets
+from analysis.prepare import prepare
+from analysis.ranking import top_losses
+from tests.synth import make_arrays
+
+
+def _ev(seed: int = 0):
+    probs, y, cap = make_arrays(400, 6, seed=seed)
+    labels = np.zeros(probs.shape, bool)
+    labels[np.arange(len(y)), y] = True
+    ids = np.array([f"img{i:04d}" for i in range(len(y))], dtype=object)
+    meta = pd.DataFrame({"image_id": ids, "seq_id": pd.Categorical([f"c{c}" for c in cap])})
+    return evalset_from_arrays(probs, labels, primary=y, meta=meta, image_ids=ids)
+
+
+def test_prepare_memoises_and_equals_fresh_computation():
+    ev, fresh = _ev(), _ev()
+    seen = []
+    assert prepare(ev, progress=lambda f, step: seen.append((f, step))) is ev
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0 and seen[-1] == (1.0, "ready")
+    for key in ("pred", "pred_prob", "targets:set", "targets:primary", "groups",
+                "ranking:loss", "aggregate:mean", "capture_index"):
+        assert any(k == key or str(k).startswith(key) for k in ev._cache), key
+    # what the pages then read equals the same computation on an unprepared set
+    for policy in ("set", "primary"):
+        for a, b in zip(targets(ev, policy=policy), targets(fresh, policy=policy)):
+            np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(top_losses(ev, k=50), top_losses(fresh, k=50))
+    pd.testing.assert_frame_equal(reliability(ev), reliability(fresh))
+    np.testing.assert_array_equal(capture_codes(ev)[0], capture_codes(fresh)[0])
+    agg = aggregate_sequences(ev, how="mean")
+    assert agg is aggregate_sequences(ev, how="mean")              # memoised: the same set
+    ref = aggregate_sequences(fresh, how="mean")
+    np.testing.assert_allclose(agg.probs, ref.probs)
+    np.testing.assert_array_equal(agg.pred, ref.pred)
+    assert "pred" in agg._cache                                     # prepared too
+    # a subset of a prepared set slices the per-row memo and keeps no capture-level set
+    sub = ev.subset(np.arange(len(ev)) % 2 == 0)
+    assert "aggregate:mean" not in sub._cache
+    np.testing.assert_array_equal(sub.pred, fresh.subset(np.arange(len(ev)) % 2 == 0).pred)
