@@ -92,6 +92,57 @@ class LabelSpaceInfo:
                        not_scorable=_rows_in(self.not_scorable, split))
 
 
+def label_space_summary(ev: "EvalSet", *, examples: int = 20) -> dict:
+    """The report's ``label_space`` block: how the run's classes met the dataset's.
+
+    Parameters
+    ----------
+    ev : EvalSet
+        Built by :func:`build_evalset` (at the label level: extra-class counts are arg-maxes
+        over its classes).
+    examples : int
+        Not-scorable images listed.
+
+    Returns
+    -------
+    dict
+        ``kind`` (identical/permutation/subset/superset/overlap/mapped), ``run_classes``,
+        ``dataset_classes``, ``mapping`` (file or None), ``mapped`` ({model label: dataset
+        class} for labels the mapping renames), ``unknown_to_model`` ([{class, n_images}]:
+        dataset classes the model cannot predict and the evaluated-or-left-out images
+        carrying each), ``extra_in_model`` ([{class, n_predicted}]: model labels outside the
+        dataset and how many evaluated images they won, each an error), ``n_not_scorable``,
+        ``not_scorable_examples`` ([{image_id, labels}]), ``scored_as_errors``,
+        ``taxon_level``. Sets built by hand (no ``label_space``) give an identical space.
+    """
+    info = ev.label_space
+    if info is None:
+        return {"kind": "identical", "run_classes": list(ev.classes),
+                "dataset_classes": list(ev.classes), "mapping": None, "mapped": {},
+                "unknown_to_model": [], "extra_in_model": [], "n_not_scorable": 0,
+                "not_scorable_examples": [], "scored_as_errors": False, "taxon_level": "label"}
+    space = info.space
+    counts = (info.unknown_labels.drop_duplicates(["image_id", "class"])["class"]
+              .value_counts() if len(info.unknown_labels) else pd.Series(dtype=int))
+    extra = space.extra_in_model
+    won = (np.bincount(ev.pred, minlength=ev.n_classes) if extra and len(ev)
+           else np.zeros(ev.n_classes, np.int64))
+    pos = {c: i for i, c in enumerate(ev.classes)}
+    return {
+        "kind": space.kind, "run_classes": list(info.run_classes),
+        "dataset_classes": list(space.dataset_classes), "mapping": space.mapping_source,
+        "mapped": {k: v for k, v in space.mapping.items() if k != v},
+        "unknown_to_model": [{"class": c, "n_images": int(counts.get(c, 0))}
+                             for c in space.unknown_to_model],
+        "extra_in_model": [{"class": c, "n_predicted": int(won[pos[c]]) if c in pos else 0}
+                           for c in extra],
+        "n_not_scorable": info.n_not_scorable,
+        "not_scorable_examples": info.not_scorable[["image_id", "labels"]].head(examples)
+        .to_dict("records"),
+        "scored_as_errors": info.scored_as_errors, "taxon_level": info.taxon_level,
+    }
+
+
 def _rows_in(table: pd.DataFrame, split: str) -> pd.DataFrame:
     return table[table["split"].astype(str) == split].reset_index(drop=True)
 

@@ -42,6 +42,10 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("summary", None, ("run", "policy", "image_level", "sequence_level")),
+    Section("label_space", "Label space", ("label_space",),
+            intro="How the run's classes meet the dataset's: classes the model cannot "
+                  "predict, model labels outside the dataset (predicting one is an error) and "
+                  "the images no prediction of this model can get right."),
     Section("per_class", "Per-class metrics"),
     Section("slices", "Slices", ("slices",),
             intro="Macro F1 per site, season, day/night and frame position (and split when "
