@@ -212,8 +212,8 @@ def _comparison(ctx: ReportContext) -> dict | None:
     ev_a = select_split(build_evalset(ctx.dataset, ctx.compare_run,
                                        corrections=ctx.corrections,
                                        score_unknown=ctx.score_unknown), ctx.split)
-    out = compare(at_level(ev_a, ctx.taxon_level), ctx.ev, policy=ctx.policy,
-                  n_resamples=ctx.n_resamples)
+    out = compare(ev_a, ctx.ev_label if ctx.ev_label is not None else ctx.ev,
+                  policy=ctx.policy, n_resamples=ctx.n_resamples, taxon_level=ctx.taxon_level)
     return {"baseline": ctx.compare_run.run_id, "run": ctx.run.run_id,
             **{k: v for k, v in out.items() if k not in ("fixed", "broken")},
             "fixed_examples": out["fixed"][:COMPARISON_EXAMPLES],

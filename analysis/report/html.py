@@ -306,6 +306,10 @@ def _comparison(rep: dict, page: Page) -> list[str]:
                      + _ci(cmp_.get("macro_f1_delta_ci"))),
                     (f"{cmp_['n_fixed']:,}", "images fixed"),
                     (f"{cmp_['n_broken']:,}", "images broken")]),
+            *([_note(f"Compared over the classes both runs can predict; left out: "
+                     f"{_esc(', '.join(cmp_['classes_left_out']))} "
+                     f"({cmp_.get('n_left_out', 0):,} images without a compared label).")]
+              if cmp_.get("classes_left_out") else []),
             page.fig(plots.compare_f1_figure(cmp_))]
 
 
