@@ -224,8 +224,8 @@ def _comparison(ctx: ReportContext) -> dict | None:
 BUILDERS: dict[str, Callable[[ReportContext], Any]] = {
     "run": lambda ctx: run_summary(ctx.ev, ctx.run, split=ctx.split),
     "policy": lambda ctx: ctx.policy,
-    "label_space": lambda ctx: label_space_summary(ctx.ev_label if ctx.ev_label is not None
-                                                   else ctx.ev),
+    "label_space": lambda ctx: {**label_space_summary(
+        ctx.ev_label if ctx.ev_label is not None else ctx.ev), "taxon_level": ctx.taxon_level},
     "image_level": _evaluate("image"),
     "sequence_level": _evaluate("sequence"),
     "frame_accuracy": lambda ctx: frame_accuracy(ctx.ev, policy=ctx.policy),
