@@ -576,3 +576,36 @@ def not_scorable(labels: np.ndarray, predictable: np.ndarray) -> np.ndarray:
         raise LabelSpaceError(f"labels {labels.shape} and predictable {predictable.shape} "
                               "disagree on the number of classes")
     return labels.any(axis=1) & ~(labels & predictable).any(axis=1)
+
+
+def display_names(names: Sequence[str], *, taxonomy: Taxonomy | None = None) -> list[str]:
+    """Vernacular and scientific name of each class or group, for hover texts.
+
+    A dataset category gives ``"Lion (female) · Panthera leo"`` (the vernacular alone for
+    non-taxa); a group of :func:`rollup` (a scientific name) gives the vernacular of the
+    category that has it as its own taxon where one does; any other name is returned as is.
+
+    >>> display_names(["lionmale", "empty", "Panthera leo", "Bovidae", "tree"])
+    ['Lion (male) · Panthera leo', 'Empty (no animal)', 'Lion · Panthera leo', 'Bovidae', 'tree']
+    """
+    tax = load_taxonomy() if taxonomy is None else taxonomy
+    by_taxon: dict[str, str] = {}
+    for cat in tax.categories:
+        row = tax.row(cat)
+        if not row.scientific_name:
+            continue
+        if row.sex == "" and row.life_stage == "":
+            by_taxon[row.scientific_name] = row.vernacular_name  # the plain category wins
+        else:  # "Lion (male)" stands for Panthera leo as "Lion" until a plain one shows up
+            by_taxon.setdefault(row.scientific_name, row.vernacular_name.split(" (")[0])
+    out = []
+    for name in names:
+        if name in tax:
+            row = tax.row(name)
+            out.append(f"{row.vernacular_name} · {row.scientific_name}" if row.scientific_name
+                       else row.vernacular_name or name)
+        elif name in by_taxon:
+            out.append(f"{by_taxon[name]} · {name}")
+        else:
+            out.append(name)
+    return out
