@@ -5,6 +5,11 @@
         [--suspects N|all] [--json report.json] [--html report.html]
     python -m analysis issues --dataset S1.json --run workspace/runs/r1 --out issues.csv \\
         [--top N|all] [--kind inherited_label,missed_species,label_issue,top_loss] [--split S]
+    python -m analysis mapping-template --run workspace/runs/r1 --dataset S1.json \\
+        --out workspace/runs/r1/mapping.csv
+
+``report`` also takes ``--mapping FILE`` (default: the run folder's ``mapping.csv``),
+``--score-unknown`` and ``--taxon-level label|species|genus|family|order|class``.
 
 ``issues`` writes the full merged relabel ranking (``analysis.ranking.label_issues``, every
 suspect) to CSV or Parquet, streamed in batches.
@@ -22,6 +27,9 @@ import sys
 from pathlib import Path
 
 log = logging.getLogger("analysis")
+
+#: ``--taxon-level`` choices (``data.taxonomy.LEVELS``, spelled out so ``--help`` needs no import).
+TAXON_LEVELS = ("label", "species", "genus", "family", "order", "class")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +61,25 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", metavar="OUT", help="write the HTML report here")
     rep.add_argument("--suspects", type=_count, default=100, metavar="N|all",
                      help="rows kept in the suspect and relabel-candidate lists (default: 100)")
+    rep.add_argument("--mapping", metavar="FILE",
+                     help="model_label,dataset_class CSV (default: mapping.csv in the run "
+                          "folder, if any)")
+    rep.add_argument("--score-unknown", action="store_true",
+                     help="score images whose only labels the model cannot predict as errors "
+                          "(default: leave them out, counted in label_space)")
+    rep.add_argument("--taxon-level", choices=TAXON_LEVELS, default="label",
+                     help="roll classes up to this taxonomic level for every metric "
+                          "(default: label)")
     rep.add_argument("-q", "--quiet", action="store_true", help="warnings only")
+    tpl = sub.add_parser("mapping-template",
+                         help="write a mapping.csv for the user to edit (model labels -> "
+                              "dataset classes, filled where the names or the taxonomy agree)")
+    tpl.add_argument("--run", required=True, metavar="RUN_DIR", help="run folder")
+    tpl.add_argument("--dataset", nargs="+", required=True, metavar="JSON",
+                     help="COCO Camera Traps file(s) to map onto")
+    tpl.add_argument("--out", required=True, metavar="FILE.csv",
+                     help="where to write it (RUN_DIR/mapping.csv is used by default)")
+    tpl.add_argument("-q", "--quiet", action="store_true", help="warnings only")
     iss = sub.add_parser("issues", help="write the full ranked relabel-candidate list")
     iss.add_argument("--dataset", nargs="+", required=True, metavar="JSON",
                      help="COCO Camera Traps file(s) the run predicted")
@@ -123,8 +149,17 @@ def report(args: argparse.Namespace) -> int:
     steps.set_postfix_str("diagnostics")
     rep = build_report(dataset, run, compare_run=baseline, split=args.split,
                        policy=args.policy, aggregation=args.aggregation,
-                       n_resamples=args.resamples, k=args.suspects)
+                       n_resamples=args.resamples, k=args.suspects, mapping=args.mapping,
+                       score_unknown=args.score_unknown, taxon_level=args.taxon_level)
     steps.update()
+    space = rep["label_space"]
+    if space["kind"] != "identical" or space["n_not_scorable"]:
+        print(f"note: run classes vs dataset classes: {space['kind']}; "
+              f"{len(space['unknown_to_model'])} dataset class(es) unknown to the model, "
+              f"{len(space['extra_in_model'])} model label(s) outside the dataset; "
+              f"{space['n_not_scorable']} image(s) not scorable by this model "
+              f"({'scored as errors' if space['scored_as_errors'] else 'left out'})",
+              file=sys.stderr)
     missing = rep["run"]["missing_predictions"]
     if missing["count"]:
         print(f"note: {missing['count']} dataset image(s) have no prediction in {run.path}, "
@@ -182,12 +217,32 @@ def issues(args: argparse.Namespace) -> int:
     return 0
 
 
+def mapping_template(args: argparse.Namespace) -> int:
+    from analysis.labelspace import write_mapping_template
+    from data.cct import load_dataset
+    from data.files import check_output
+    from data.runs import read_manifest
+    from data.taxonomy import load_taxonomy
+
+    run = Path(args.run)
+    check_output(args.out, inputs=[*args.dataset, run / "manifest.json",
+                                   run / "predictions.parquet"], kinds=("text",),
+                 what="--out")
+    classes = read_manifest(run)["classes"]
+    dataset = load_dataset(args.dataset)
+    out = write_mapping_template(args.out, classes, dataset.classes, taxonomy=load_taxonomy())
+    print(f"mapping template ({len(classes)} model labels): {Path(out).resolve()}",
+          file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return issues(args) if args.command == "issues" else report(args)
+        command = {"issues": issues, "report": report, "mapping-template": mapping_template}
+        return command[args.command](args)
     except (ValueError, OSError) as exc:
         # DatasetError, PredictionsError, CorrectionsError, ImageError are ValueErrors whose
         # message names the file and the problem; OSError: an output that cannot be written.

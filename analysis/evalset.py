@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -28,7 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from data.runs import PredictionsError, check_classes
+from analysis.labelspace import (ModelSpace, model_space, not_scorable, resolve_mapping,
+                                 rollup)
+from data.runs import PredictionsError
+from data.taxonomy import LEVELS as TAXON_LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,105 @@ META_COLUMNS = ("image_id", "file_name", "seq_id", "frame_num", "seq_num_frames"
 
 class CorrectionsError(ValueError):
     """A corrections table names an unknown image or class, or is malformed."""
+
+
+@dataclass(frozen=True, eq=False)
+class LabelSpaceInfo:
+    """How the run's classes met the dataset's when an :class:`EvalSet` was built.
+
+    Attributes
+    ----------
+    space : analysis.labelspace.ModelSpace
+        The scoring classes, the mapping and which dataset classes the model can predict.
+    run_classes : tuple of str
+        The run manifest's classes (probability order).
+    unknown_labels : DataFrame
+        ``image_id, class, split``: every label of a predicted image whose class the model
+        cannot predict (scorable or not).
+    not_scorable : DataFrame
+        ``image_id, labels, split``: predicted images whose only labels the model cannot
+        predict (``labels``: class names joined by ``;``).
+    scored_as_errors : bool
+        True: those images are in the set, scored as errors; False: left out.
+    taxon_level : str
+        The taxonomic level of the set's classes (:func:`at_level`).
+    """
+
+    space: ModelSpace
+    run_classes: tuple[str, ...]
+    unknown_labels: pd.DataFrame
+    not_scorable: pd.DataFrame
+    scored_as_errors: bool = False
+    taxon_level: str = "label"
+
+    @property
+    def n_not_scorable(self) -> int:
+        return len(self.not_scorable)
+
+    @property
+    def differs(self) -> bool:
+        """Whether there is anything to say: classes differ or images are not scorable."""
+        return self.space.kind != "identical" or self.n_not_scorable > 0
+
+    def in_split(self, split: str) -> "LabelSpaceInfo":
+        """The same, its tables restricted to rows of ``split``."""
+        return replace(self, unknown_labels=_rows_in(self.unknown_labels, split),
+                       not_scorable=_rows_in(self.not_scorable, split))
+
+
+def label_space_summary(ev: "EvalSet", *, examples: int = 20) -> dict:
+    """The report's ``label_space`` block: how the run's classes met the dataset's.
+
+    Parameters
+    ----------
+    ev : EvalSet
+        Built by :func:`build_evalset` (at the label level: extra-class counts are arg-maxes
+        over its classes).
+    examples : int
+        Not-scorable images listed.
+
+    Returns
+    -------
+    dict
+        ``kind`` (identical/permutation/subset/superset/overlap/mapped), ``run_classes``,
+        ``dataset_classes``, ``mapping`` (file or None), ``mapped`` ({model label: dataset
+        class} for labels the mapping renames), ``unknown_to_model`` ([{class, n_images}]:
+        dataset classes the model cannot predict and the evaluated-or-left-out images
+        carrying each), ``extra_in_model`` ([{class, n_predicted}]: model labels outside the
+        dataset and how many evaluated images they won, each an error), ``n_not_scorable``,
+        ``not_scorable_examples`` ([{image_id, labels}]), ``scored_as_errors``,
+        ``taxon_level``. Sets built by hand (no ``label_space``) give an identical space.
+    """
+    info = ev.label_space
+    if info is None:
+        return {"kind": "identical", "run_classes": list(ev.classes),
+                "dataset_classes": list(ev.classes), "mapping": None, "mapped": {},
+                "unknown_to_model": [], "extra_in_model": [], "n_not_scorable": 0,
+                "not_scorable_examples": [], "scored_as_errors": False, "taxon_level": "label"}
+    space = info.space
+    counts = (info.unknown_labels.drop_duplicates(["image_id", "class"])["class"]
+              .value_counts() if len(info.unknown_labels) else pd.Series(dtype=int))
+    extra = space.extra_in_model
+    won = (np.bincount(ev.pred, minlength=ev.n_classes) if extra and len(ev)
+           else np.zeros(ev.n_classes, np.int64))
+    pos = {c: i for i, c in enumerate(ev.classes)}
+    return {
+        "kind": space.kind, "run_classes": list(info.run_classes),
+        "dataset_classes": list(space.dataset_classes), "mapping": space.mapping_source,
+        "mapped": {k: v for k, v in space.mapping.items() if k != v},
+        "unknown_to_model": [{"class": c, "n_images": int(counts.get(c, 0))}
+                             for c in space.unknown_to_model],
+        "extra_in_model": [{"class": c, "n_predicted": int(won[pos[c]]) if c in pos else 0}
+                           for c in extra],
+        "n_not_scorable": info.n_not_scorable,
+        "not_scorable_examples": info.not_scorable[["image_id", "labels"]].head(examples)
+        .to_dict("records"),
+        "scored_as_errors": info.scored_as_errors, "taxon_level": info.taxon_level,
+    }
+
+
+def _rows_in(table: pd.DataFrame, split: str) -> pd.DataFrame:
+    return table[table["split"].astype(str) == split].reset_index(drop=True)
 
 
 def argmax_rows(probs: np.ndarray, *, max_out: np.ndarray | None = None) -> np.ndarray:
@@ -72,7 +176,9 @@ class EvalSet:
     Attributes
     ----------
     classes : list of str
-        Class names; column order of ``probs`` and ``labels`` (the run manifest's order).
+        Class names; column order of ``probs`` and ``labels``: the dataset's classes, then
+        any model labels outside them (:class:`analysis.labelspace.ModelSpace`); arrays
+        built by hand use any order.
     image_ids : ndarray of str, shape (n,)
     probs : ndarray of float32, shape (n, C)
     labels : ndarray of bool, shape (n, C)
@@ -88,6 +194,8 @@ class EvalSet:
         cheaply (the dashboard's loaders: the stamps of the dataset and run files, the
         filters); :meth:`fingerprint` uses it instead of hashing the arrays. ``subset`` and
         :func:`aggregate_sequences` return sets without one.
+    label_space : LabelSpaceInfo, optional
+        How the run's classes met the dataset's (set by :func:`build_evalset`).
 
     Per-object memoisation (arg-max, targets, the id and capture indexes, the fingerprint)
     lives in this object, so it is dropped with it; treat the arrays as read-only.
@@ -101,6 +209,7 @@ class EvalSet:
     meta: pd.DataFrame
     missing: list[str] = field(default_factory=list)
     origin: object = field(default=None, repr=False)
+    label_space: LabelSpaceInfo | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -355,34 +464,55 @@ def apply_corrections(image_ids: np.ndarray, labels: np.ndarray, primary: np.nda
     return emptied
 
 
-def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None) -> EvalSet:
+def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None,
+                  mapping: str | Path | Mapping[str, str] | None = None,
+                  score_unknown: bool = False) -> EvalSet:
     """Join a run's predictions with a dataset's labels and metadata.
+
+    The run's classes need not be the dataset's (a permutation, a subset, a superset, or
+    labels mapped onto dataset classes): the result's classes are the dataset's, then the
+    model labels outside them, whose probabilities stay in each row (predicting one is an
+    error); see :func:`analysis.labelspace.model_space` and docs/formats.md.
 
     Parameters
     ----------
     dataset : data.cct.Dataset
-        Labels and image metadata; its category names must equal the run's class set.
+        Labels and image metadata.
     run : data.runs.Run
-        Loaded predictions; its manifest order is the class order of the result.
+        Loaded predictions.
     corrections : DataFrame, optional
         ``image_id``, ``labels`` (tuple of class names) replacing those images' label sets;
         see :func:`apply_corrections` for ``()`` and ``("empty",)``.
+    mapping : str, Path or mapping of str to str, optional
+        Model label -> dataset class, probabilities summed per class: a mapping file
+        (``model_label,dataset_class``) or a dict. Default: the run folder's ``mapping.csv``
+        when there is one.
+    score_unknown : bool
+        Keep images whose only labels the model cannot predict ("not scorable"), scored as
+        errors; default: leave them out (listed in ``label_space.not_scorable``).
 
     Returns
     -------
     EvalSet
-        Rows in dataset order, one per predicted image that has at least one label. Images
-        without any label (none annotated, or corrected to ``()``) are left out and logged.
+        Rows in dataset order, one per predicted image that has at least one label (and,
+        unless ``score_unknown``, one the model can predict). Images without any label
+        (none annotated, or corrected to ``()``) are left out and logged. ``label_space``
+        says how the class lists met.
 
     Raises
     ------
     PredictionsError
-        Class sets differ or a predicted id is not in the dataset.
+        A predicted id is not in the dataset.
+    analysis.labelspace.LabelSpaceError
+        No class in common, or a bad mapping file (file, line and reason).
     CorrectionsError
         A correction names an unknown class or is malformed.
     """
-    classes = list(run.classes)
-    check_classes(classes, dataset.classes, path=run.path)
+    run_classes = list(run.classes)
+    mapping_, source = resolve_mapping(run.path, run_classes, dataset.classes, mapping)
+    space = model_space(run_classes, dataset.classes, mapping_, source=source,
+                        where=str(run.path))
+    classes = list(space.classes)
     images = dataset.images
     pred_rows, data_rows, missing = _align(pd.Index(images["image_id"]), run)
     if missing:
@@ -390,24 +520,109 @@ def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None) -> E
                     run.path, missing[0])
     identity = bool(np.all(pred_rows == np.arange(len(pred_rows))))  # already in dataset order
     ids = run.image_ids if identity else run.image_ids[pred_rows]
-    probs = run.probs if identity else run.probs[pred_rows]
+    probs = space.probs(run.probs if identity else run.probs[pred_rows])
+    # Columns of model labels outside the dataset stay False; unknown classes get labels.
     labels, primary = dataset.label_arrays(ids, classes)
     if corrections is not None and len(corrections):  # both arrays are fresh: edit in place
         apply_corrections(ids, labels, primary, classes, corrections)
     meta = images.iloc[data_rows].reset_index(drop=True)
     meta = meta[[c for c in META_COLUMNS if c in meta.columns and c != "split"]]
-    meta["split"] = pd.Categorical(run.split if identity else run.split[pred_rows])
+    split = run.split if identity else run.split[pred_rows]
+    meta["split"] = pd.Categorical(split)
     keep = labels.any(axis=1)
+    info = _label_space_info(space, run_classes, ids, labels[:, space.dataset_columns], split,
+                             keep, score_unknown)
+    if info.n_not_scorable:
+        log.warning("%d image(s) carry only classes the model cannot predict: %s",
+                    info.n_not_scorable, "scored as errors" if score_unknown else "left out")
+        if not score_unknown:
+            keep = keep & ~pd.Index(ids).isin(info.not_scorable["image_id"])
     ev = EvalSet(classes=classes, image_ids=ids, probs=probs, labels=labels, primary=primary,
-                 meta=meta, missing=missing)
+                 meta=meta, missing=missing, label_space=info)
     if not keep.all():
-        log.warning("%d predicted image(s) have no label and are not evaluated",
+        log.warning("%d predicted image(s) are not evaluated (no label, or not scorable)",
                     int((~keep).sum()))
         ev = ev.subset(keep)
     if (ev.primary < 0).any():  # labelled but no primary (only possible via odd datasets)
         bad = np.flatnonzero(ev.primary < 0)
         ev.primary[bad] = ev.labels[bad].argmax(axis=1)
     return ev
+
+
+def _label_space_info(space: ModelSpace, run_classes: list[str], ids: np.ndarray,
+                      labels: np.ndarray, split: np.ndarray, labelled: np.ndarray,
+                      score_unknown: bool) -> LabelSpaceInfo:
+    """The labels the model cannot predict and the images that carry nothing else."""
+    unknown_cols = np.flatnonzero(~space.predictable)
+    names = np.asarray(space.dataset_classes, dtype=object)
+    if len(unknown_cols):
+        sub = labels[:, unknown_cols]
+        r, c = np.nonzero(sub)
+        unknown = pd.DataFrame({"image_id": ids[r], "class": names[unknown_cols][c],
+                                "split": np.asarray(split)[r]})
+        rows = np.flatnonzero(not_scorable(labels, space.predictable) & labelled)
+    else:
+        unknown = pd.DataFrame({"image_id": [], "class": [], "split": []}, dtype=object)
+        rows = np.zeros(0, np.int64)
+    r, c = np.nonzero(labels[rows])
+    sets = pd.Series(names[c]).groupby(r).agg(";".join).reindex(range(len(rows)),
+                                                                 fill_value="")
+    not_scor = pd.DataFrame({"image_id": np.asarray(ids, dtype=object)[rows],
+                             "labels": sets.to_numpy(object),
+                             "split": np.asarray(split, dtype=object)[rows]})
+    return LabelSpaceInfo(space=space, run_classes=tuple(run_classes), unknown_labels=unknown,
+                          not_scorable=not_scor, scored_as_errors=score_unknown)
+
+
+def at_level(ev: EvalSet, level: str = "label", *, taxonomy=None) -> EvalSet:
+    """``ev`` with its classes rolled up to a taxonomic level (computed once per set and level).
+
+    Probabilities are summed and labels united within each group
+    (:func:`analysis.labelspace.rollup`: the three lion categories become *Panthera leo* at
+    species level, the two gazelles meet in Bovidae at family level); the primary class
+    becomes its group. ``label`` returns ``ev`` itself. Which images are scorable is decided
+    at the label level, before the roll-up.
+
+    Parameters
+    ----------
+    ev : EvalSet
+    level : {"label", "species", "genus", "family", "order", "class"}
+    taxonomy : data.taxonomy.Taxonomy, optional
+        Default: the shipped Snapshot Serengeti table (unknown classes are their own taxon).
+
+    Returns
+    -------
+    EvalSet
+
+    Examples
+    --------
+    >>> ev = evalset_from_arrays(np.array([[0.2, 0.3, 0.5]]), np.array([0]),
+    ...                          classes=["lionmale", "lionfemale", "zebra"])
+    >>> up = at_level(ev, "species")
+    >>> up.classes, up.probs.tolist(), up.primary.tolist()
+    (['Panthera leo', 'Equus quagga'], [[0.5, 0.5]], [0])
+    """
+    if level not in TAXON_LEVELS:
+        raise ValueError(f"taxon level must be one of {', '.join(TAXON_LEVELS)}, got {level!r}")
+    if level == "label":
+        return ev
+    key = f"level:{level}"
+    if key in ev._cache and taxonomy is None:
+        return ev._cache[key]
+    probs, labels, groups = rollup(ev.probs, ev.labels, ev.classes, level, taxonomy=taxonomy)
+    pos = {g: i for i, g in enumerate(groups)}
+    from data.taxonomy import load_taxonomy  # the table is read once (cached)
+
+    tax = load_taxonomy() if taxonomy is None else taxonomy
+    group_of_class = np.array([pos[g] for g in tax.group_of(ev.classes, level)], np.int64)
+    primary = np.where(ev.primary >= 0, group_of_class[np.maximum(ev.primary, 0)], -1)
+    info = (replace(ev.label_space, taxon_level=level) if ev.label_space is not None else None)
+    out = EvalSet(classes=groups, image_ids=ev.image_ids, probs=probs, labels=labels,
+                  primary=primary, meta=ev.meta, missing=ev.missing, label_space=info,
+                  origin=None if ev.origin is None else (ev.origin, "taxon", level))
+    if taxonomy is None:
+        ev._cache[key] = out
+    return out
 
 
 def evalset_from_arrays(probs: np.ndarray, labels: np.ndarray, *, classes: list[str] | None = None,
@@ -625,7 +840,8 @@ def _aggregate(ev: EvalSet, how: str) -> EvalSet:
     meta = ev.meta.iloc[first].reset_index(drop=True)
     meta["n_frames"] = sizes.astype(np.int32)
     return EvalSet(classes=ev.classes, image_ids=ev.image_ids[first], probs=probs,
-                   labels=labels, primary=ev.primary[first], meta=meta, missing=ev.missing)
+                   labels=labels, primary=ev.primary[first], meta=meta, missing=ev.missing,
+                   label_space=ev.label_space)
 
 
 def select_split(ev: EvalSet, split: str | None) -> EvalSet:
@@ -644,4 +860,7 @@ def select_split(ev: EvalSet, split: str | None) -> EvalSet:
     if not mask.any():
         known = sorted(values.dropna().unique().tolist())
         raise ValueError(f"--split {split!r}: no prediction has that split (splits: {known})")
-    return ev.subset(mask)
+    out = ev.subset(mask)
+    if ev.label_space is not None:
+        out.label_space = ev.label_space.in_split(split)
+    return out

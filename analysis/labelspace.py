@@ -22,8 +22,9 @@ from data.taxonomy.mapping import MAPPING_HEADER, LabelSpaceError, read_mapping
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAPPING_HEADER", "Alignment", "LabelSpaceError", "align", "map_probs",
-           "not_scorable", "read_mapping", "rollup", "write_mapping_template"]
+#: The mapping file a run folder may hold (used unless ``--mapping`` names another).
+MAPPING_FILE = "mapping.csv"
+
 
 def _brief(names: Sequence[str], k: int = 5) -> str:
     names = list(names)
@@ -245,6 +246,13 @@ def map_probs(probs: np.ndarray, model_classes: Sequence[str], mapping: Mapping[
     if probs.ndim != 2 or probs.shape[1] != len(model):
         raise LabelSpaceError(f"probabilities of shape {probs.shape} do not have one column per "
                               f"model class ({len(model)})")
+    target, classes = _mapped_columns(model, mapping, ds)
+    return _sum_columns(probs, target, len(classes), np.add), classes
+
+
+def _mapped_columns(model: list[str], mapping: Mapping[str, str], ds: list[str]
+                    ) -> tuple[np.ndarray, list[str]]:
+    """Output column of each model label and the output classes (``ds`` + unmapped labels)."""
     ds_pos = {c: i for i, c in enumerate(ds)}
     model_set = set(model)
     for label, target in mapping.items():
@@ -261,8 +269,142 @@ def map_probs(probs: np.ndarray, model_classes: Sequence[str], mapping: Mapping[
         else:
             target[k] = len(ds) + len(unmapped)
             unmapped.append(label)
-    classes = ds + unmapped
-    return _sum_columns(probs, target, len(classes), np.add), classes
+    return target, ds + unmapped
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpace:
+    """A run's classes as seen from a dataset, after an optional mapping.
+
+    Attributes
+    ----------
+    classes : tuple of str
+        The scoring classes: the run's labels in probability order (each replaced by the
+        dataset class it maps onto, labels mapped onto one class merged), then the dataset
+        classes the model cannot predict (probability 0). Without a mapping, a run whose
+        classes are the dataset's keeps its order and its array untouched.
+    target : ndarray of int, shape (K_run,)
+        Column of :attr:`classes` each run class's probability is added to.
+    dataset_classes : tuple of str
+    predictable : ndarray of bool, shape (C_dataset,)
+        Dataset classes at least one model label lands on.
+    kind : str
+        As :attr:`Alignment.kind`; ``mapped`` when a mapping merges or renames labels.
+    mapping : dict of str to str
+        The mapping used (empty: labels match dataset classes by name).
+    mapping_source : str or None
+        The mapping file, when the mapping came from one.
+    """
+
+    classes: tuple[str, ...]
+    target: np.ndarray
+    dataset_classes: tuple[str, ...]
+    predictable: np.ndarray
+    kind: str
+    mapping: dict
+    mapping_source: str | None = None
+
+    @property
+    def identity(self) -> bool:
+        """The run's probability columns are already :attr:`classes` (nothing to move)."""
+        return (len(self.target) == len(self.classes)
+                and bool(np.array_equal(self.target, np.arange(len(self.target)))))
+
+    @property
+    def unknown_to_model(self) -> tuple[str, ...]:
+        """Dataset classes no model label lands on (dataset order)."""
+        return tuple(c for c, ok in zip(self.dataset_classes, self.predictable) if not ok)
+
+    @property
+    def extra_in_model(self) -> tuple[str, ...]:
+        """Model labels outside the dataset's classes after mapping (model order)."""
+        ds = set(self.dataset_classes)
+        return tuple(c for c in self.classes if c not in ds)
+
+    @property
+    def dataset_columns(self) -> np.ndarray:
+        """Column of :attr:`classes` holding each dataset class, shape (C_dataset,)."""
+        pos = {c: i for i, c in enumerate(self.classes)}
+        return np.array([pos[c] for c in self.dataset_classes], dtype=np.int64)
+
+    def probs(self, probs: np.ndarray) -> np.ndarray:
+        """Run probabilities (n, K_run) as columns of :attr:`classes` (summed where several
+        labels map onto one class, 0 for classes the model cannot predict); the input itself
+        when :attr:`identity`."""
+        if self.identity:
+            return probs
+        return _sum_columns(np.asarray(probs), self.target, len(self.classes), np.add)
+
+
+def model_space(run_classes: Sequence[str], dataset_classes: Sequence[str],
+                mapping: Mapping[str, str] | None = None, *, source: str | None = None,
+                where: str = "run") -> ModelSpace:
+    """How a run's classes (through an optional mapping) land on a dataset's classes.
+
+    Parameters
+    ----------
+    run_classes : sequence of str, length K
+    dataset_classes : sequence of str, length C
+    mapping : mapping of str to str, optional
+        Model label -> dataset class (:func:`read_mapping`); a label named like a dataset
+        class maps onto it without a row.
+    source : str, optional
+        Where the mapping came from (kept for reports and messages).
+    where : str
+        Named first in error messages (the run folder).
+
+    Raises
+    ------
+    LabelSpaceError
+        A list repeats a class, the mapping names unknown classes, or no model label lands
+        on a dataset class.
+
+    >>> s = model_space(["zebra", "leo", "lion", "tree"], ["lion", "zebra", "impala"],
+    ...                 {"leo": "lion"})
+    >>> s.classes, s.target.tolist(), s.unknown_to_model, s.extra_in_model, s.kind
+    (('zebra', 'lion', 'tree', 'impala'), [0, 1, 1, 2], ('impala',), ('tree',), 'mapped')
+    """
+    run, ds = list(run_classes), list(dataset_classes)
+    _check_unique(run, "the run's class list")
+    _check_unique(ds, "the dataset's class list")
+    mapping = dict(mapping or {})
+    ds_set, run_set = set(ds), set(run)
+    for label, dest in mapping.items():
+        if label not in run_set:
+            raise LabelSpaceError(f"{where}: mapping names unknown model label {label!r}")
+        if dest not in ds_set:
+            raise LabelSpaceError(f"{where}: mapping sends {label!r} to unknown dataset class "
+                                  f"{dest!r}")
+    dests = [mapping.get(c, c) for c in run]
+    classes = list(dict.fromkeys(dests))
+    landed = set(classes) & ds_set
+    if not landed:
+        raise LabelSpaceError(f"{where}: the run's classes {_brief(run)} have no class in common "
+                              f"with the dataset's {_brief(ds)}"
+                              + (f" (mapping {source})" if source else ""))
+    classes += [c for c in ds if c not in landed]
+    pos = {c: i for i, c in enumerate(classes)}
+    target = np.array([pos[d] for d in dests], dtype=np.int64)
+    predictable = np.array([c in landed for c in ds], dtype=bool)
+    kind = "mapped" if dests != run else align(run, ds).kind
+    return ModelSpace(tuple(classes), target, tuple(ds), predictable, kind, mapping, source)
+
+
+def resolve_mapping(run_dir: str | Path, run_classes: Sequence[str],
+                    dataset_classes: Sequence[str], mapping: str | Path | Mapping | None = None
+                    ) -> tuple[dict[str, str], str | None]:
+    """The mapping a run is scored with, and its file.
+
+    ``mapping`` given as a file is read (:func:`read_mapping`); as a dict, used as is; None:
+    ``mapping.csv`` in the run folder when there is one (:data:`MAPPING_FILE`), else no mapping.
+    """
+    if mapping is not None and not isinstance(mapping, (str, Path)):
+        return dict(mapping), None
+    path = Path(mapping) if mapping is not None else Path(run_dir) / MAPPING_FILE
+    if mapping is None and not path.is_file():
+        return {}, None
+    return (read_mapping(path, model_classes=run_classes, dataset_classes=dataset_classes),
+            str(path))
 
 
 def _sum_columns(values: np.ndarray, target: np.ndarray, n_out: int, ufunc) -> np.ndarray:
@@ -346,3 +488,36 @@ def not_scorable(labels: np.ndarray, predictable: np.ndarray) -> np.ndarray:
         raise LabelSpaceError(f"labels {labels.shape} and predictable {predictable.shape} "
                               "disagree on the number of classes")
     return labels.any(axis=1) & ~(labels & predictable).any(axis=1)
+
+
+def display_names(names: Sequence[str], *, taxonomy: Taxonomy | None = None) -> list[str]:
+    """Vernacular and scientific name of each class or group, for hover texts.
+
+    A dataset category gives ``"Lion (female) · Panthera leo"`` (the vernacular alone for
+    non-taxa); a group of :func:`rollup` (a scientific name) gives the vernacular of the
+    category that has it as its own taxon where one does; any other name is returned as is.
+
+    >>> display_names(["lionmale", "empty", "Panthera leo", "Bovidae", "tree"])
+    ['Lion (male) · Panthera leo', 'Empty (no animal)', 'Lion · Panthera leo', 'Bovidae', 'tree']
+    """
+    tax = load_taxonomy() if taxonomy is None else taxonomy
+    by_taxon: dict[str, str] = {}
+    for cat in tax.categories:
+        row = tax.row(cat)
+        if not row.scientific_name:
+            continue
+        if row.sex == "" and row.life_stage == "":
+            by_taxon[row.scientific_name] = row.vernacular_name  # the plain category wins
+        else:  # "Lion (male)" stands for Panthera leo as "Lion" until a plain one shows up
+            by_taxon.setdefault(row.scientific_name, row.vernacular_name.split(" (")[0])
+    out = []
+    for name in names:
+        if name in tax:
+            row = tax.row(name)
+            out.append(f"{row.vernacular_name} · {row.scientific_name}" if row.scientific_name
+                       else row.vernacular_name or name)
+        elif name in by_taxon:
+            out.append(f"{by_taxon[name]} · {name}")
+        else:
+            out.append(name)
+    return out

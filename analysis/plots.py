@@ -9,6 +9,7 @@ reliably, and the grid stays readable at 61 classes.
 """
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Sequence
 
@@ -119,7 +120,8 @@ def fit_grid(fig: go.Figure, width: int) -> go.Figure:
 def confusion_figure(cm: np.ndarray, classes: Sequence[str], *,
                      normalize: str = "none", log_color: bool = False,
                      order: Sequence[int] | None = None, show_zeros: bool = False,
-                     title: str | None = None) -> go.Figure:
+                     title: str | None = None,
+                     hover_names: Sequence[str] | None = None) -> go.Figure:
     """Confusion matrix (rows actual, columns predicted) as clickable square markers.
 
     Parameters
@@ -135,12 +137,16 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], *,
         Display order of class indices (e.g. :func:`analysis.confusion.class_order`).
     show_zeros : bool
     title : str, optional
+    hover_names : sequence of str, optional
+        A longer name per class shown on hover (vernacular and scientific name:
+        :func:`analysis.labelspace.display_names`).
 
     Returns
     -------
     plotly.graph_objects.Figure
         Each point's ``customdata`` = (actual index, predicted index, count, row share,
-        column share), indices into ``classes`` (not the display order).
+        column share[, actual hover name, predicted hover name]), indices into ``classes``
+        (not the display order).
     """
     cm = np.asarray(cm)
     c = len(classes)
@@ -160,10 +166,18 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], *,
     text = None
     if c <= 15:
         text = view.astype(str) if normalize == "none" else np.char.mod("%.2f", color)
+    who = ("actual: %{y}", "predicted: %{x}")
+    if hover_names is not None:
+        # Names from a table are data, not markup: escaped before they enter the template.
+        long = np.asarray([html.escape(str(hover_names[i])) for i in order], dtype=object)
+        custom = np.concatenate([custom.astype(object),
+                                 np.stack(np.broadcast_arrays(long[:, None], long[None, :]),
+                                          axis=-1)], axis=-1)
+        who = ("actual: %{y} (%{customdata[5]})", "predicted: %{x} (%{customdata[6]})")
     return square_grid(
         view, names, names, customdata=custom, color=color, colorbar_title=label,
         show_zeros=show_zeros, text=text, x_title="predicted", y_title="actual", title=title,
-        hovertemplate=("actual: %{y}<br>predicted: %{x}<br>count: %{customdata[2]:,}"
+        hovertemplate=(f"{who[0]}<br>{who[1]}<br>count: %{{customdata[2]:,}}"
                        "<br>share of actual: %{customdata[3]:.1%}"
                        "<br>share of predicted: %{customdata[4]:.1%}<extra></extra>"))
 

@@ -83,23 +83,17 @@ def main() -> None:
         # a checkpoint (imported or synthetic runs); its URL still answers, with a message.
         nav = st.navigation(pages(frozenset() if has_checkpoint(view.run_path)
                                   else frozenset({"try_model"}), presenter=_presenter()))
-        dataset = loaders.load_dataset(view.dataset_paths)
-        run = loaders.load_run(view.run_path)
+        loaders.load_dataset(view.dataset_paths)
+        loaders.load_run(view.run_path)
     except loaders.LOAD_ERRORS as exc:
         if nav is None:
             st.navigation(pages(presenter=_presenter()))
         components.error_page(exc)
         st.stop()
-    missing = set(run.classes) ^ set(dataset.classes)
-    if missing:
-        components.error_page(
-            f"Run {view.run} and the dataset disagree on the class list "
-            f"(e.g. {sorted(missing)[:3]}).",
-            fix="Point --dataset at the JSON files the run was predicted on "
-                "(its manifest.json lists them under dataset.paths).")
-        st.stop()
     components.begin_view()
     try:
+        # The run's classes need not be the dataset's: every page says how they meet.
+        components.label_space_caption(loaders.full_evalset(view))
         nav.run()
     except loaders.data_errors() as exc:  # e.g. an unreadable comparison run
         components.error_page(exc)

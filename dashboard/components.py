@@ -62,6 +62,45 @@ def error_page(problem: BaseException | str, *, fix: str | None = None,
     log.warning("dashboard error page: %s", problem)
 
 
+def label_space_caption(ev: "EvalSet") -> None:
+    """One caption, on every page, when the run's classes differ from the dataset's: how many
+    classes each side lacks and how many images this model cannot score (and what was done
+    with them); the class names in an expander (as table cells, never Markdown)."""
+    from analysis.evalset import label_space_summary
+
+    info = label_space_summary(ev)
+    if info["kind"] == "identical" and not info["n_not_scorable"]:
+        return
+    unknown, extra = info["unknown_to_model"], info["extra_in_model"]
+    what = "scored as errors" if info["scored_as_errors"] else "left out of the metrics"
+    mapping = " (through the run's mapping.csv)" if info["mapping"] else ""
+    st.caption(f"Run classes vs dataset classes: {info['kind']}{mapping}: "
+               f"{len(unknown)} dataset class(es) the model cannot predict, {len(extra)} model "
+               f"label(s) outside the dataset; **{info['n_not_scorable']:,} image(s) not "
+               f"scorable by this model** ({what}).")
+    with st.expander("Classes the run and the dataset do not share"):
+        left, right = st.columns(2)
+        left.dataframe(pd.DataFrame(unknown, columns=["class", "n_images"]), hide_index=True,
+                       key="ls_unknown", column_config={
+                           "class": st.column_config.TextColumn("unknown to the model")})
+        right.dataframe(pd.DataFrame(extra, columns=["class", "n_predicted"]),
+                        hide_index=True, key="ls_extra", column_config={
+                            "class": st.column_config.TextColumn("model label, not a dataset "
+                                                                 "class")})
+
+
+def taxon_level(key: str = "taxon") -> str:
+    """The "Taxonomic level" choice (label, species, genus, family, order, class) that the
+    Per-class and Confusion pages share; lives in the URL as ``taxon``."""
+    from data.taxonomy import LEVELS
+
+    return state.url_widget(st.selectbox, "Taxonomic level", list(LEVELS), key=key,
+                            default="label",
+                            help="sum probabilities and labels within each taxon at this "
+                                 "level (the three lion categories become one species; the "
+                                 "gazelles meet at family Bovidae)")
+
+
 def stop_if_empty(*evalsets: "EvalSet") -> None:
     """End the page with one friendly warning when the sidebar's split and slices leave no
     images (in any of ``evalsets``)."""

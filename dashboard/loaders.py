@@ -55,8 +55,9 @@ def data_errors() -> tuple[type[BaseException], ...]:
     from data.cct import DatasetError
     from data.images import ImageError
     from data.runs import PredictionsError
+    from analysis.labelspace import LabelSpaceError
 
-    return (ConfigError, OSError, DatasetError, PredictionsError, ImageError)
+    return (ConfigError, OSError, DatasetError, PredictionsError, ImageError, LabelSpaceError)
 
 
 def stamp(path: str | Path) -> Stamp:
@@ -260,7 +261,11 @@ def _corrections_cached(ds_stamps: tuple[Stamp, ...], db_stamps: tuple[Stamp, ..
 def _view_key(view: "ViewState", run: str) -> tuple:
     ds = tuple(stamp(p) for p in view.dataset_paths)
     fix = _curation_stamp() if view.corrected else None
-    return ds, str((Path(view.runs_dir) / run).resolve()), _run_stamp(Path(view.runs_dir) / run), fix
+    run_dir = Path(view.runs_dir) / run
+    # The run's mapping.csv (analysis.labelspace.MAPPING_FILE) joins its files' stamps: an
+    # edited mapping rebuilds the eval set.
+    mapping = (stamp(run_dir / "mapping.csv"), bool(view.score_unknown))
+    return ds, str(run_dir.resolve()), _run_stamp(run_dir), fix, mapping
 
 
 def _slice_key(view: "ViewState") -> tuple:
@@ -271,8 +276,7 @@ def _slice_key(view: "ViewState") -> tuple:
 
 def full_evalset(view: "ViewState", *, run: str | None = None) -> "EvalSet":
     """The unfiltered image-level ``EvalSet`` of ``run`` (default: the view's run)."""
-    ds, run_dir, run_st, fix = _view_key(view, run or view.run)
-    return _full_evalset_cached(ds, run_dir, run_st, fix)
+    return _full_evalset_cached(*_view_key(view, run or view.run))
 
 
 _PREFETCH: dict[tuple, Future] = {}
@@ -360,15 +364,17 @@ def _prefetch_run(key: tuple) -> None:
 
 
 @st.cache_resource(show_spinner="Joining predictions and labels…", max_entries=8)
-def _full_evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None) -> "EvalSet":
+def _full_evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None,
+                         mapping: tuple) -> "EvalSet":
     from analysis.evalset import build_evalset
 
     dataset = _load_dataset_cached(ds)
     run = _load_run_cached(run_dir, run_st)
     corr = _corrections_cached(ds, fix) if fix is not None and fix[0][1] else None
-    ev = build_evalset(dataset, run, corrections=corr)
-    ev.origin = ("evalset", ds, run_dir, run_st, fix)  # its files' stamps name its content
-    _start_prepare((ds, run_dir, run_st, fix), ev)
+    # The run folder's mapping.csv is read by build_evalset itself (stamped in ``mapping``).
+    ev = build_evalset(dataset, run, corrections=corr, score_unknown=mapping[1])
+    ev.origin = ("evalset", ds, run_dir, run_st, fix, mapping)  # its files' stamps name it
+    _start_prepare((ds, run_dir, run_st, fix, mapping), ev)
     return ev
 
 
@@ -379,14 +385,13 @@ def evalset(view: "ViewState", *, run: str | None = None, level: str = "image") 
     (``analysis.evalset.aggregate_sequences``, mean of frame probabilities; first frame's
     id and metadata); pages pass ``view.level`` where the level matters.
     """
-    ds, run_dir, run_st, fix = _view_key(view, run or view.run)
-    return _evalset_cached(ds, run_dir, run_st, fix, _slice_key(view), level)
+    return _evalset_cached(*_view_key(view, run or view.run), _slice_key(view), level)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None,
-                    kwargs: tuple, level: str) -> "EvalSet":
-    full = _full_evalset_cached(ds, run_dir, run_st, fix)
+                    mapping: tuple, kwargs: tuple, level: str) -> "EvalSet":
+    full = _full_evalset_cached(ds, run_dir, run_st, fix, mapping)
     args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs}
     if any(v is not None for v in args.values()):
         from analysis.slices import slice_mask
@@ -426,17 +431,17 @@ def confusion(view: "ViewState", *, run: str | None = None, level: str = "image"
 def evaluate(view: "ViewState", *, run: str | None = None, level: str = "image",
              n_resamples: int = 200) -> dict:
     """``analysis.metrics.evaluate`` of the view's filtered eval set (with bootstrap intervals)."""
-    ds, run_dir, run_st, fix = _view_key(view, run or view.run)
-    return _evaluate_cached(ds, run_dir, run_st, fix, _slice_key(view), level, view.policy,
-                            n_resamples)
+    return _evaluate_cached(*_view_key(view, run or view.run), _slice_key(view), level,
+                            view.policy, n_resamples)
 
 
 @st.cache_data(show_spinner="Scoring…", max_entries=64)
-def _evaluate_cached(ds, run_dir, run_st, fix, kwargs, level, policy, n_resamples) -> dict:
+def _evaluate_cached(ds, run_dir, run_st, fix, mapping, kwargs, level, policy,
+                     n_resamples) -> dict:
     from analysis.metrics import evaluate as metrics_evaluate
 
     # evaluate() does the sequence aggregation itself: give it the filtered image-level set.
-    ev = _evalset_cached(ds, run_dir, run_st, fix, kwargs, "image")
+    ev = _evalset_cached(ds, run_dir, run_st, fix, mapping, kwargs, "image")
     return metrics_evaluate(ev, policy=policy, level=level, n_resamples=n_resamples)
 
 

@@ -115,6 +115,10 @@ def sidebar() -> state.ViewState:
     _init("sb_fix", qp.get("fix") == "1")
     corrected = sb.toggle("Apply curated corrections", key="sb_fix",
                           help="score against labels corrected on the Relabel page")
+    _init("sb_unk", qp.get("unk") == "1")
+    score_unknown = sb.toggle("Score unknown classes as errors", key="sb_unk",
+                              help="images whose only labels the model cannot predict: "
+                                   "left out of the metrics (off) or counted as errors (on)")
     _init("sb_present", qp.get("present") == "1")
     presenter = sb.toggle("Presenter mode", key="sb_present",
                           help="larger type, controls hidden")
@@ -125,7 +129,7 @@ def sidebar() -> state.ViewState:
         split=split or "all", site=tuple(site), season=tuple(season),
         day_night=day_night or "all", frame=tuple(int(f) for f in frame),
         policy=policy or "set", level=level or "image", presenter=bool(presenter),
-        corrected=bool(corrected),
+        corrected=bool(corrected), score_unknown=bool(score_unknown),
     )
     state.publish(view)
     if view.compare:  # load the comparison run while the user is still on this page

@@ -13,7 +13,9 @@ identically. The flow on every script run:
 
 Shared URL keys: ``run``, ``vs`` (comparison run), ``split``, ``site`` and ``season`` and
 ``frame`` (repeated keys), ``dn`` (day/night), ``policy`` (set/primary), ``level``
-(image/sequence), ``present`` (presenter mode), ``fix`` (apply curated corrections).
+(image/sequence), ``present`` (presenter mode), ``fix`` (apply curated corrections), ``unk``
+(score images the model cannot predict as errors). Per-class and Confusion share the page
+param ``taxon`` (taxonomic level).
 
 This module imports no other dashboard module: settings are in ``dashboard.config``, the
 widgets that fill a ``ViewState`` in ``dashboard.sidebar``.
@@ -35,7 +37,7 @@ LEVELS = ("image", "sequence")
 _VIEW_KEY = "_traplens_view"
 _MIRROR = "qp:"  # session-state prefix mirroring page params across page switches
 _SHARED_KEYS = ("run", "vs", "split", "site", "season", "dn", "frame", "policy", "level",
-                "present", "fix")
+                "present", "fix", "unk")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ViewState:
     level: str = "image"
     presenter: bool = False
     corrected: bool = False
+    score_unknown: bool = False
 
     @property
     def run_path(self) -> Path:
@@ -102,6 +105,8 @@ class ViewState:
             q["present"] = "1"
         if self.corrected:
             q["fix"] = "1"
+        if self.score_unknown:
+            q["unk"] = "1"
         return q
 
     def with_(self, **changes: Any) -> "ViewState":

@@ -88,6 +88,25 @@ def load_for_inference(path: str | Path, device: torch.device) -> tuple[torch.nn
     return model, meta
 
 
+def unknown_categories(dataset: Dataset, classes: list[str], image_ids: np.ndarray
+                       ) -> list[dict]:
+    """Dataset categories the model does not know, with the number of ``image_ids`` carrying
+    each (the manifest's ``unknown_categories``, in dataset order; zero-image ones included).
+
+    The checkpoint's classes need not be the dataset's: predictions are written in checkpoint
+    class order and analysis aligns the two (``analysis.labelspace``).
+    """
+    known = set(classes)
+    unknown = [c for c in dataset.classes if c not in known]
+    if not unknown:
+        return []
+    labels = dataset.labels
+    rows = labels[labels["image_id"].isin(pd.Index(image_ids))
+                  & labels["class"].astype(str).isin(unknown)]
+    counts = rows.drop_duplicates(["image_id", "class"])["class"].astype(str).value_counts()
+    return [{"category": c, "n_images": int(counts.get(c, 0))} for c in unknown]
+
+
 def build_manifest(*, meta: dict, dataset: Dataset, dataset_paths: list[str],
                    images_root: str | Path, out: Path, checkpoint_path: str | Path,
                    unreadable: list[dict], extra: dict | None = None) -> dict:
@@ -123,9 +142,6 @@ def predict_run(model: torch.nn.Module, *, meta: dict, dataset: Dataset,
     """
     out = Path(out)
     images = dataset.images
-    if set(meta["classes"]) != set(dataset.classes):
-        raise ConfigError(f"{checkpoint_path}: checkpoint classes {meta['classes'][:5]}... "
-                          f"differ from the dataset's categories {dataset.classes[:5]}...")
     row_split = split.reindex(images["image_id"].to_numpy()).to_numpy()
     mask = np.ones(len(images), bool) if which == "all" else row_split == which
     if not mask.any():
@@ -158,6 +174,11 @@ def predict_run(model: torch.nn.Module, *, meta: dict, dataset: Dataset,
     log.info("predicted %d images (%d unreadable) in %.1f s: %.1f images/s", len(out_.index),
              len(out_.failed), seconds, rate)
     unreadable = [{"image_id": str(ids[i]), "reason": r} for i, r in sorted(out_.failed.items())]
+    unknown = unknown_categories(dataset, meta["classes"], ids)
+    if unknown:
+        log.warning("%d dataset categories are unknown to the model (e.g. %s): their images "
+                    "are listed in the manifest's unknown_categories", len(unknown),
+                    unknown[0]["category"])
     manifest = build_manifest(meta=meta, dataset=dataset, dataset_paths=dataset_paths,
                               images_root=images_root, out=out,
                               checkpoint_path=checkpoint_path, unreadable=unreadable,
@@ -166,6 +187,7 @@ def predict_run(model: torch.nn.Module, *, meta: dict, dataset: Dataset,
                                                     "device": str(info.device),
                                                     "from_cached_features":
                                                         feature_cache is not None},
+                                     "unknown_categories": unknown,
                                      **(extra or {})})
     probs = out_.probs  # in checkpoint class order, which the manifest records
     emb = out_.embedding.astype(np.float16) if out_.embedding is not None else None

@@ -23,7 +23,8 @@ import pandas as pd
 from analysis import calibration, confusion, coverage, metrics
 from analysis.compare import compare
 from analysis.cooccurrence import cooccurrence, rank_pairs
-from analysis.evalset import EvalSet, Policy, build_evalset, select_split, targets
+from analysis.evalset import (EvalSet, Policy, at_level, build_evalset, label_space_summary,
+                              select_split, targets)
 from analysis.ranking import label_issues, top_losses
 from analysis.report.sections import section_keys
 from analysis.sequences import frame_accuracy, suspects
@@ -92,6 +93,10 @@ class ReportContext:
     k: int | None = 100
     compare_run: Any = None
     corrections: pd.DataFrame | None = None
+    ev_label: EvalSet | None = None
+    mapping: Any = None
+    score_unknown: bool = False
+    taxon_level: str = "label"
 
     @cached_property
     def targets(self) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +210,10 @@ def _comparison(ctx: ReportContext) -> dict | None:
     if ctx.compare_run is None:
         return None
     ev_a = select_split(build_evalset(ctx.dataset, ctx.compare_run,
-                                       corrections=ctx.corrections), ctx.split)
-    out = compare(ev_a, ctx.ev, policy=ctx.policy, n_resamples=ctx.n_resamples)
+                                       corrections=ctx.corrections,
+                                       score_unknown=ctx.score_unknown), ctx.split)
+    out = compare(ev_a, ctx.ev_label if ctx.ev_label is not None else ctx.ev,
+                  policy=ctx.policy, n_resamples=ctx.n_resamples, taxon_level=ctx.taxon_level)
     return {"baseline": ctx.compare_run.run_id, "run": ctx.run.run_id,
             **{k: v for k, v in out.items() if k not in ("fixed", "broken")},
             "fixed_examples": out["fixed"][:COMPARISON_EXAMPLES],
@@ -217,6 +224,8 @@ def _comparison(ctx: ReportContext) -> dict | None:
 BUILDERS: dict[str, Callable[[ReportContext], Any]] = {
     "run": lambda ctx: run_summary(ctx.ev, ctx.run, split=ctx.split),
     "policy": lambda ctx: ctx.policy,
+    "label_space": lambda ctx: {**label_space_summary(
+        ctx.ev_label if ctx.ev_label is not None else ctx.ev), "taxon_level": ctx.taxon_level},
     "image_level": _evaluate("image"),
     "sequence_level": _evaluate("sequence"),
     "frame_accuracy": lambda ctx: frame_accuracy(ctx.ev, policy=ctx.policy),
@@ -239,7 +248,8 @@ BUILDERS: dict[str, Callable[[ReportContext], Any]] = {
 def build_report(dataset, run, *, compare_run=None, split: str | None = None,
                  policy: Policy = "set", aggregation: str = "mean", n_resamples: int = 200,
                  empty_class: str | None = "empty", k: int | None = 100,
-                 corrections: pd.DataFrame | None = None) -> dict:
+                 corrections: pd.DataFrame | None = None, mapping: Any = None,
+                 score_unknown: bool = False, taxon_level: str = "label") -> dict:
     """Every diagnostic of a run, JSON-ready.
 
     Parameters
@@ -263,16 +273,25 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
         sequence suspect and relabel candidate (``top_losses`` keeps :data:`TOP_LOSSES`).
     corrections : DataFrame, optional
         Label corrections (see :func:`analysis.evalset.build_evalset`).
+    mapping : str, Path or dict, optional
+        Model label -> dataset class (default: the run folder's ``mapping.csv`` if any).
+    score_unknown : bool
+        Score images whose only labels the model cannot predict as errors (default: leave
+        them out; ``label_space`` counts them either way).
+    taxon_level : {"label", "species", "genus", "family", "order", "class"}
+        Every metric section at this level (:func:`analysis.evalset.at_level`).
 
     Returns
     -------
     dict
-        Keys ``run, policy, image_level, sequence_level, frame_accuracy, slices,
+        Keys ``run, policy, label_space, image_level, sequence_level, frame_accuracy, slices,
         most_confused, confusion, cooccurrence, sequence_suspects, label_issues, top_losses,
         calibration, coverage, automation`` and, with ``compare_run``, ``comparison``; see
         docs/formats.md ("The report").
     """
-    ev = select_split(build_evalset(dataset, run, corrections=corrections), split)
+    ev_label = select_split(build_evalset(dataset, run, corrections=corrections,
+                                          mapping=mapping, score_unknown=score_unknown), split)
+    ev = at_level(ev_label, taxon_level)
     if len(ev) == 0:
         raise ValueError(f"{run.path}: no prediction of a labelled dataset image to evaluate")
     if empty_class is not None and empty_class not in ev.classes:
@@ -281,7 +300,8 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
     ctx = ReportContext(ev=ev, run=run, dataset=dataset, split=split, policy=policy,
                         aggregation=aggregation, n_resamples=n_resamples,
                         empty_class=empty_class, k=k, compare_run=compare_run,
-                        corrections=corrections)
+                        corrections=corrections, ev_label=ev_label, mapping=mapping,
+                        score_unknown=score_unknown, taxon_level=taxon_level)
     wanted = set(section_keys())
     report = {}
     for key, build in BUILDERS.items():

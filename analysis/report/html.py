@@ -157,6 +157,32 @@ def _summary(rep: dict, page: Page) -> list[str]:
     return ["\n".join(lines)]
 
 
+def _label_space(rep: dict, page: Page) -> list[str]:
+    ls = rep["label_space"]
+    unknown, extra = ls["unknown_to_model"], ls["extra_in_model"]
+    what = "scored as errors" if ls["scored_as_errors"] else "left out of the metrics"
+    lines = [_cards([
+        (_esc(ls["kind"]), "run classes vs dataset classes"),
+        (f"{len(ls['run_classes'])} / {len(ls['dataset_classes'])}", "run / dataset classes"),
+        (f"{ls['n_not_scorable']:,}", f"images not scorable by this model ({what})"),
+        (_esc(ls["taxon_level"]), "taxonomic level")])]
+    if ls["mapping"]:
+        lines.append(_note(f"Mapping file {_esc(ls['mapping'])}: {len(ls['mapped'])} model "
+                           "label(s) renamed or merged."))
+    if not unknown and not extra:
+        lines.append(_note("The model predicts exactly the dataset's classes."))
+        return lines
+    lines.append("<h3>Dataset classes the model cannot predict</h3>")
+    lines.append(_table(unknown, [("class", "class", ""), ("n_images", "images", ",")]))
+    lines.append("<h3>Model labels outside the dataset (unmapped)</h3>")
+    lines.append(_table(extra, [("class", "label", ""), ("n_predicted", "predicted", ",")]))
+    if ls["not_scorable_examples"]:
+        lines.append("<h3>Not scorable (examples)</h3>")
+        lines.append(_table(ls["not_scorable_examples"],
+                            [("image_id", "image", ""), ("labels", "labels", "")]))
+    return lines
+
+
 _PER_CLASS = [("class", "class", ""), ("support", "support", ","),
               ("precision", "precision", ".3f"),
               ("recall", "recall", ".3f"), ("f1", "F1", ".3f"), ("f1_ci", "F1 95% CI", "ci")]
@@ -279,6 +305,10 @@ def _comparison(rep: dict, page: Page) -> list[str]:
                      + _ci(cmp_.get("macro_f1_delta_ci"))),
                     (f"{cmp_['n_fixed']:,}", "images fixed"),
                     (f"{cmp_['n_broken']:,}", "images broken")]),
+            *([_note(f"Compared over the classes both runs can predict; left out: "
+                     f"{_esc(', '.join(cmp_['classes_left_out']))} "
+                     f"({cmp_.get('n_left_out', 0):,} images without a compared label).")]
+              if cmp_.get("classes_left_out") else []),
             page.fig(plots.compare_f1_figure(cmp_))]
 
 
@@ -304,7 +334,8 @@ def _story(rep: dict, page: Page) -> list[str]:
 
 #: Section name -> renderer ``(report, page) -> list of HTML parts``.
 RENDERERS: dict[str, Callable[[dict, Page], list[str]]] = {
-    "summary": _summary, "story": _story, "per_class": _per_class, "slices": _slices,
+    "summary": _summary, "story": _story, "label_space": _label_space, "per_class": _per_class,
+    "slices": _slices,
     "confusion": _confusion, "captures": _captures, "cooccurrence": _cooccurrence,
     "label_issues": _label_issues, "top_losses": _top_losses, "calibration": _calibration,
     "automation": _automation, "comparison": _comparison,

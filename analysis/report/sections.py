@@ -45,6 +45,10 @@ SECTIONS: tuple[Section, ...] = (
     Section("story", "The story of this run",
             intro="The findings in the order of the dashboard's Story page: each headline "
                   "is written from the numbers below it, and says when a finding is weak."),
+    Section("label_space", "Label space", ("label_space",),
+            intro="How the run's classes meet the dataset's: classes the model cannot "
+                  "predict, model labels outside the dataset (predicting one is an error) and "
+                  "the images no prediction of this model can get right."),
     Section("per_class", "Per-class metrics"),
     Section("slices", "Slices", ("slices",),
             intro="Macro F1 per site, season, day/night and frame position (and split when "

@@ -38,6 +38,11 @@ with c[2]:
     components.metric_card("Images B fixed", int(res["n_fixed"]), help="A wrong, B right")
 with c[3]:
     components.metric_card("Images B broke", int(res["n_broken"]), help="A right, B wrong")
+if res["classes_left_out"]:
+    st.caption(f"The runs' class lists differ: compared over the classes both can predict; "
+               f"{len(res['classes_left_out'])} class(es) left out ({res['n_left_out']:,} "
+               "images of A without a compared label):")
+    st.text(", ".join(res["classes_left_out"]))  # names from the files: text, not Markdown
 if res["n_only_a"] or res["n_only_b"]:
     st.caption(f"{res['n_only_a']:,} images only A predicted and {res['n_only_b']:,} only B "
                "predicted are left out.")

@@ -5,7 +5,10 @@ import numpy as np
 import streamlit as st
 
 from analysis.confusion import OTHER, cell_mask, class_order, most_confused, top_n_other
+from analysis.evalset import at_level, targets
 from analysis.gallery import fastai_items
+from analysis.labelspace import display_names
+from analysis.metrics import confusion
 from analysis.plots import confusion_figure, fit_grid
 from dashboard import components, loaders, state
 
@@ -13,15 +16,16 @@ ORDERS = ("support", "name", "cluster")
 NORMS = {"none": "counts", "true": "row share", "pred": "column share"}
 
 view = state.current()
-ev = loaders.evalset(view, level=view.level)
 st.title("Confusion matrix")
+taxon = components.taxon_level()
+ev = at_level(loaders.evalset(view, level=view.level), taxon)
 noun = "captures" if view.level == "sequence" else "images"
 st.caption(f"{len(ev):,} {noun} · rows actual, columns predicted · {view.policy} policy · "
-           "click a cell to see its images")
+           f"{taxon} level · click a cell to see its images")
 components.stop_if_empty(ev)
 classes = ev.classes
-y_true, y_pred = loaders.targets(view, level=view.level)
-cm = loaders.confusion(view, level=view.level)
+y_true, y_pred = targets(ev, policy=view.policy)  # memoised on the (cached) set
+cm = confusion(y_true, y_pred, len(classes))
 present = int(((cm.sum(axis=0) + cm.sum(axis=1)) > 0).sum())
 
 # --- controls (all in the URL) ----------------------------------------------------------------
@@ -52,7 +56,8 @@ with c4:
 shown_cm, shown = top_n_other(cm, classes, n=int(top_n))
 order = loaders.cached_table(view, class_order, shown_cm, shown, by=order_by)
 fig = loaders.cached_figure(view, confusion_figure, shown_cm, shown, normalize=norm,
-                            log_color=log_color, order=order)
+                            log_color=log_color, order=order,
+                            hover_names=display_names(shown))
 
 
 def pick(key: str, cell: str | None) -> None:

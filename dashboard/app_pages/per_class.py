@@ -5,19 +5,26 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from analysis.evalset import at_level, targets
 from analysis.gallery import fastai_items
+from analysis.labelspace import display_names
+from analysis.metrics import confusion, evaluate
 from analysis.plots import f1_bar
 from dashboard import components, loaders, state
 
 view = state.current()
-ev = loaders.evalset(view, level=view.level)
 st.title("Per-class metrics")
+taxon = components.taxon_level()
+ev = at_level(loaders.evalset(view, level=view.level), taxon)
 st.caption(f"{len(ev):,} {'captures' if view.level == 'sequence' else 'images'} · "
-           f"{view.policy} policy · intervals: bootstrap over captures")
+           f"{view.policy} policy · {taxon} level · intervals: bootstrap over captures")
 components.stop_if_empty(ev)
 
-res = loaders.evaluate(view, level=view.level)
-cm = loaders.confusion(view, level=view.level)
+# evaluate() aggregates captures itself: it takes the image-level set.
+res = loaders.cached_table(view, evaluate, at_level(loaders.evalset(view), taxon),
+                           policy=view.policy, level=view.level, n_resamples=200)
+y_true, y_pred = targets(ev, policy=view.policy)
+cm = confusion(y_true, y_pred, ev.n_classes)
 off = cm.copy()
 np.fill_diagonal(off, 0)
 worst = off.argmax(axis=1)
@@ -26,6 +33,7 @@ cis = np.array(table.pop("f1_ci").tolist(), dtype=float).reshape(-1, 2)
 table["f1_low"], table["f1_high"] = cis[:, 0], cis[:, 1]
 table["top_confusion"] = [f"{ev.classes[w]} ({off[i, w]})" if off[i, w] else ""
                           for i, w in enumerate(worst)]
+table["name"] = display_names(table["class"].tolist())
 table = table[table["support"] > 0].sort_values("f1", kind="stable").reset_index(drop=True)
 
 left, right = st.columns([2, 1])
@@ -34,9 +42,11 @@ with left:
     picked = st.dataframe(
         table, key="pc_table", on_select="rerun", selection_mode="single-row", hide_index=True,
         height=min(38 + 35 * len(table), 560), width="stretch",
-        column_order=["class", "precision", "recall", "f1", "f1_low", "f1_high", "support",
-                      "top_confusion"],
+        column_order=["class", "name", "precision", "recall", "f1", "f1_low", "f1_high",
+                      "support", "top_confusion"],
         column_config={
+            "name": st.column_config.TextColumn(
+                "name", help="vernacular and scientific name (data/taxonomy)"),
             "precision": st.column_config.NumberColumn(format="%.3f"),
             "recall": st.column_config.NumberColumn(format="%.3f"),
             "f1": st.column_config.ProgressColumn("F1", format="%.3f", min_value=0, max_value=1,
@@ -70,7 +80,6 @@ kind = st.segmented_control("Errors", ["missed", "false alarms"], default="misse
                             key="pc_kind", help=f"missed: actual {current}, predicted "
                             f"something else; false alarms: predicted {current}, actually not")
 c = ev.classes.index(current)
-y_true, y_pred = loaders.targets(view, level=view.level)
 mask = (y_true == c) & (y_pred != c) if kind != "false alarms" else (y_pred == c) & (y_true != c)
 items = fastai_items(ev, np.flatnonzero(mask), y_true, y_pred)
 st.subheader(f"{current}: {kind or 'missed'} ({len(items):,})")

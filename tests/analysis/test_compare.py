@@ -70,5 +70,5 @@ def test_alignment_by_id_and_class_order():
 def test_different_classes_are_refused():
     a, _, _ = _pair(n=100)
     other = evalset_from_arrays(a.probs, a.primary, classes=list("vwxyz"))
-    with pytest.raises(ValueError, match="different classes"):
+    with pytest.raises(ValueError, match="different classes and none both can predict"):
         compare(a, other)
