@@ -448,11 +448,9 @@ def test_demo_exports_round_trip(tmp_path, demo_small, synthetic_run):
 
 
 def test_compare_an_imported_run_with_a_trained_one(tmp_path, demo_small, synthetic_run):
-    """Needs the label-space integration of build_evalset (runs whose classes are a superset
-    of the dataset's); skipped until it is there."""
+    """An imported run (the dataset's classes plus ``unmapped``) compares with a trained one."""
     from analysis.compare import compare
     from analysis.evalset import build_evalset
-    from data.runs import PredictionsError
     from scripts.demo import ensure_imports
 
     import shutil
@@ -460,10 +458,8 @@ def test_compare_an_imported_run_with_a_trained_one(tmp_path, demo_small, synthe
     shutil.copytree(synthetic_run, runs / "baseline")
     ensure_imports([str(p) for p in demo_small.json_paths], str(demo_small.images_root), runs)
     ds = load_dataset(demo_small.json_paths)
-    try:
-        ev_b = build_evalset(ds, load_run(runs / "speciesnet-demo"))
-    except (PredictionsError, ValueError) as exc:
-        pytest.skip(f"build_evalset does not take superset class lists yet: {exc}")
+    ev_b = build_evalset(ds, load_run(runs / "speciesnet-demo"))
+    assert "unmapped" in ev_b.classes
     ev_a = build_evalset(ds, load_run(runs / "baseline"))
     out = compare(ev_a, ev_b, n_resamples=20)
     assert out["n"] > 0
