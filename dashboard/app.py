@@ -27,6 +27,7 @@ PAGES = [
     ("sequences", "Sequences", ":material/view_carousel:"),
     ("calibration", "Calibration & automation", ":material/tune:"),
     ("compare", "Compare runs", ":material/compare_arrows:"),
+    ("embedding_map", "Embedding map", ":material/scatter_plot:"),
     ("try_model", "Try the model", ":material/photo_camera:"),
     ("relabel", "Relabel queue", ":material/edit_note:"),
 ]
