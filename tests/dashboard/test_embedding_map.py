@@ -1,7 +1,10 @@
 """Embedding map page (AppTest) and the relabel queue's selection and filters."""
 from __future__ import annotations
 
+import base64
 import re
+
+import numpy as np
 
 import plotly.io as pio
 import pytest
@@ -12,6 +15,27 @@ from data.cct import load_dataset
 from data.runs import load_run
 
 
+def _array(value) -> np.ndarray:
+    """A figure JSON's array, plain or plotly's typed-array form ``{"dtype", "bdata"}``."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def projected(demo_small, dashboard_runs):
+    """The map of ``synthetic`` computed once, as the page would (cached beside the run), on
+    one thread: t-SNE's thread pool on a loaded 2-core machine can take minutes, which an
+    AppTest run (120 s) cannot wait for."""
+    from threadpoolctl import threadpool_limits
+
+    from analysis.embedding_map import map_points
+
+    ev = build_evalset(load_dataset(demo_small.json_paths), load_run(dashboard_runs / "synthetic"))
+    with threadpool_limits(1):
+        return map_points(ev, dashboard_runs / "synthetic")
+
+
 def test_map_page_draws_the_run_with_webgl(app, no_exception, texts):
     at = app("embedding_map")
     no_exception(at)
@@ -19,7 +43,7 @@ def test_map_page_draws_the_run_with_webgl(app, no_exception, texts):
     assert chart, "the map is a plotly chart"
     fig = pio.from_json(chart[0].proto.spec)
     assert {t.type for t in fig.data} == {"scattergl"}
-    drawn = sum(len(t.customdata) for t in fig.data)
+    drawn = sum(len(_array(t.customdata)) for t in fig.data)
     assert drawn == int(re.search(r"([\d,]+) image\(s\)", texts(at)).group(1).replace(",", ""))
     assert "Select images on the map" in texts(at)
     # Near-duplicates and outliers are listed; outliers as a gallery of 12 per page.
