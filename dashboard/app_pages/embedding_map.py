@@ -20,6 +20,8 @@ from dashboard import components, loaders, relabel_queue, state
 
 #: Views larger than this get no near-duplicate / outlier lists (all-pairs cost).
 MAX_PAIRWISE = 200_000
+#: Gallery rows built for a selection (its first pages); the queue still gets every image.
+MAX_GALLERY = 4_800
 
 view = state.current()
 st.title("Embedding map")
@@ -55,8 +57,10 @@ if rows is not None:
     if len(rows) and st.button(f"Send these {len(rows):,} images to the relabel queue",
                                key="emb_send", icon=":material/edit_note:", type="primary"):
         relabel_queue.send_selection(ids, source="the embedding map")
-    components.image_grid(gallery_items(ev, rows), key="emb_gal",
+    components.image_grid(gallery_items(ev, rows[:MAX_GALLERY]), key="emb_gal",
                           images_root=view.images_root, capture_ev=full,
+                          legend=(f"the first {MAX_GALLERY:,} of {len(rows):,} (all go to the "
+                                  "queue)" if len(rows) > MAX_GALLERY else None),
                           empty="No images inside the selection.")
 elif clicked is not None:
     item = frame_predictions(ev, [clicked]).iloc[0]
