@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.embeddings import (EmbeddingError, PCAParams, fit_pca, reduce, sample_points)
+from data.embeddings import check_finite as _check_finite
+from data.embeddings import check_matrix as _check_matrix
 from data.files import atomic_write_path
 
 log = logging.getLogger(__name__)
@@ -35,149 +38,12 @@ PREDICTIONS = "predictions.parquet"
 METHODS = ("auto", "umap", "tsne", "pca")
 
 
-class EmbeddingError(ValueError):
-    """An embedding, coordinate or polygon argument breaks the contract; the message names it."""
-
-
-# --------------------------------------------------------------------------------- checks
-
-def _check_matrix(emb: np.ndarray, name: str = "embeddings") -> np.ndarray:
-    emb = np.asarray(emb)
-    if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
-        raise EmbeddingError(f"{name}: expected a non-empty (n, D) array, got shape {emb.shape}")
-    if not np.issubdtype(emb.dtype, np.floating):
-        raise EmbeddingError(f"{name}: expected floating point values, got dtype {emb.dtype}")
-    return emb
-
-
-def _check_finite(emb: np.ndarray, name: str, block: int = 1 << 18) -> None:
-    for start in range(0, len(emb), block):
-        part = emb[start:start + block]
-        bad = ~np.isfinite(part).all(axis=1)
-        if bad.any():
-            row = start + int(np.flatnonzero(bad)[0])
-            raise EmbeddingError(f"{name}: row {row} holds NaN or infinite values "
-                                 f"({int(bad.sum())} such rows in rows {start}..{start + len(part) - 1})")
-
-
 def _check_xy(xy: np.ndarray, name: str = "xy") -> np.ndarray:
     xy = np.asarray(xy)
     if xy.ndim != 2 or xy.shape[1] != 2:
         raise EmbeddingError(f"{name}: expected an (n, 2) array of coordinates, got shape {xy.shape}")
     return xy
 
-
-# ------------------------------------------------------------------------------- reduction
-
-@dataclass(frozen=True)
-class PCAParams:
-    """A fitted linear reduction: ``(x - mean) @ components.T``.
-
-    Attributes
-    ----------
-    mean : ndarray of float32, shape (D,)
-    components : ndarray of float32, shape (dim, D)
-    explained_variance_ratio : ndarray of float32, shape (dim,)
-    n_fit : int
-        Number of rows the reduction was fitted on.
-    """
-
-    mean: np.ndarray
-    components: np.ndarray
-    explained_variance_ratio: np.ndarray
-    n_fit: int
-
-    def transform(self, x: np.ndarray, *, dtype=np.float32, block: int = 1 << 18) -> np.ndarray:
-        """Project ``x`` (n, D) to (n, dim) in blocks of ``block`` rows, output in ``dtype``."""
-        x = _check_matrix(x, "x")
-        if x.shape[1] != self.mean.shape[0]:
-            raise EmbeddingError(f"x: {x.shape[1]} columns, the reduction was fitted on "
-                                 f"{self.mean.shape[0]}")
-        out = np.empty((len(x), len(self.components)), dtype=dtype)
-        comp_t = self.components.T
-        for start in range(0, len(x), block):
-            part = np.asarray(x[start:start + block], dtype=np.float32) - self.mean
-            out[start:start + block] = part @ comp_t
-        return out
-
-
-def fit_pca(embeddings: np.ndarray, *, dim: int, seed: int = 0,
-            fit_sample: int = 100_000) -> PCAParams:
-    """Fit a PCA (randomised SVD) on at most ``fit_sample`` rows drawn without replacement.
-
-    Parameters
-    ----------
-    embeddings : ndarray, shape (n, D)
-    dim : int
-        Number of components, at most ``min(D, rows fitted on)``.
-    seed : int
-        Seeds the row sample and the randomised SVD.
-    fit_sample : int
-        Largest number of rows the SVD sees; the principal axes of 100,000 images are those
-        of millions to well within the noise of the embedding itself.
-
-    Returns
-    -------
-    PCAParams
-
-    Examples
-    --------
-    >>> x = np.random.default_rng(0).normal(size=(200, 8)) * np.arange(1, 9)
-    >>> p = fit_pca(x, dim=2)
-    >>> p.components.shape
-    (2, 8)
-    """
-    from sklearn.decomposition import PCA
-
-    embeddings = _check_matrix(embeddings)
-    n, d = embeddings.shape
-    rows = sample_points(n, fit_sample, seed=seed)
-    fit = np.asarray(embeddings[rows], dtype=np.float32)
-    _check_finite(fit, "embeddings (rows fitted on)")
-    if not 1 <= dim <= min(d, len(fit)):
-        raise EmbeddingError(f"dim={dim}: must lie in 1..{min(d, len(fit))} for an embedding of "
-                             f"{d} dimensions fitted on {len(fit)} rows")
-    pca = PCA(n_components=dim, svd_solver="randomized" if dim < min(d, len(fit)) else "full",
-              random_state=seed)
-    pca.fit(fit)
-    return PCAParams(mean=pca.mean_.astype(np.float32),
-                     components=pca.components_.astype(np.float32),
-                     explained_variance_ratio=pca.explained_variance_ratio_.astype(np.float32),
-                     n_fit=len(fit))
-
-
-def reduce(embeddings: np.ndarray, *, dim: int = 64, seed: int = 0,
-           fit_sample: int = 100_000) -> tuple[np.ndarray, PCAParams]:
-    """Reduce an embedding to ``dim`` PCA components stored as float16.
-
-    The PCA is fitted on a sample (:func:`fit_pca`) and applied in blocks, so the only large
-    allocation is the float16 output: 7.2 M images x 64 dimensions = 0.92 GB.
-
-    Parameters
-    ----------
-    embeddings : ndarray, shape (n, D)
-        Any float dtype (float16 as read from a run).
-    dim : int, keyword-only
-        Output dimensions (64 keeps >= 90 % of the variance of typical CNN features).
-    seed : int, keyword-only
-    fit_sample : int, keyword-only
-        Rows the SVD is fitted on.
-
-    Returns
-    -------
-    reduced : ndarray of float16, shape (n, dim)
-    params : PCAParams
-        The fitted reduction (apply it to new images with ``params.transform``).
-
-    Examples
-    --------
-    >>> x = np.random.default_rng(0).normal(size=(300, 32)).astype(np.float16)
-    >>> r, p = reduce(x, dim=4)
-    >>> r.shape, r.dtype
-    ((300, 4), dtype('float16'))
-    """
-    params = fit_pca(embeddings, dim=dim, seed=seed, fit_sample=fit_sample)
-    return params.transform(embeddings, dtype=np.float16), params
 
 
 # ------------------------------------------------------------------------------ projection
@@ -721,19 +587,3 @@ def density_grid(xy: np.ndarray, *, bins: int | tuple[int, int] = 256,
     iy = np.minimum(fy[keep].astype(np.int64), by - 1)
     counts = np.bincount(iy * bx + ix, minlength=bx * by).reshape(by, bx)
     return counts, np.linspace(x0, x1, bx + 1), np.linspace(y0, y1, by + 1)
-
-
-def sample_points(n: int, max_points: int, seed: int = 0) -> np.ndarray:
-    """Sorted row numbers of at most ``max_points`` of ``n`` rows, drawn without replacement.
-
-    Examples
-    --------
-    >>> sample_points(10, 3, seed=0).shape, sample_points(3, 10).tolist()
-    ((3,), [0, 1, 2])
-    """
-    if n < 0 or max_points < 0:
-        raise EmbeddingError(f"sample_points: n={n} and max_points={max_points} must be >= 0")
-    if n <= max_points:
-        return np.arange(n, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=max_points, replace=False)).astype(np.int64)

@@ -133,6 +133,49 @@ def issue_queue(ev: EvalSet, *, kinds: Sequence[str] | None = None,
     return table[keep].reset_index(drop=True)
 
 
+def selection_queue(ev: EvalSet, table: pd.DataFrame, image_ids: Iterable[str], *,
+                    source: str = "a selection") -> pd.DataFrame:
+    """The relabel queue for a hand-made selection (e.g. a lasso on the embedding map).
+
+    The selected images that the ranking flags come first, in ranking order; every other
+    selected image follows (kind ``selected``, score 0, the model's arg-max as suggestion), so
+    a curator sees the whole selection and the likeliest errors first.
+
+    Parameters
+    ----------
+    ev : EvalSet
+    table : DataFrame
+        :func:`issue_table` of ``ev`` (the full ranking).
+    image_ids : iterable of str
+        The selection; ids absent from ``ev`` are ignored.
+    source : str
+        Where the selection came from, for the ``reason`` of unflagged images.
+
+    Returns
+    -------
+    DataFrame
+        The columns of ``table``, one row per selected image of ``ev``.
+    """
+    from analysis.evalset import given_labels
+
+    wanted = pd.Index(pd.unique(np.asarray(list(image_ids), dtype=object).astype(str)))
+    ranked = table[table["image_id"].astype(str).isin(wanted)]
+    ids = ev.meta["image_id"].astype(str)
+    rest = np.flatnonzero(ids.isin(wanted).to_numpy() & ~ids.isin(ranked["image_id"]
+                                                                   .astype(str)).to_numpy())
+    if not len(rest):
+        return ranked.reset_index(drop=True)
+    classes = np.asarray(ev.classes, dtype=object)
+    extra = pd.DataFrame({"image_id": ids.to_numpy()[rest], "score": 0.0,
+                          "given": given_labels(ev, rest),
+                          "suggested": classes[ev.probs[rest].argmax(axis=1)].astype(str),
+                          "reason": f"selected on {source}; no ranking signal",
+                          "kinds": [("selected",)] * len(rest)})
+    extra = issue_table(ev, extra)
+    return pd.concat([ranked, extra[[c for c in table.columns if c in extra.columns]]],
+                     ignore_index=True)
+
+
 def queue_progress(decided_count: int, remaining_count: int, decision_times, *,
                    window: int = 20, max_gap_s: float = 600.0) -> dict:
     """Progress of a curator through the queue, and the time left at their recent pace.

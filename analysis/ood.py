@@ -298,3 +298,55 @@ def score(reference: OODReference, emb: np.ndarray, confidence=None) -> OODResul
     return OODResult(distance=dist, distance_rank=d_rank, far=far, confidence=conf,
                      confidence_rank=c_rank, unsure=unsure, flagged=far | unsure,
                      reference=reference)
+
+
+def run_reference(run, **options) -> OODReference:
+    """:func:`reference_from_run` of a loaded run (``data.runs.Run``): its stored embedding,
+    split and probabilities. Raises :class:`OODError` naming the run when it stored no
+    embedding (predict without ``--embeddings``)."""
+    if run.embedding is None:
+        raise OODError(f"{run.path}: the run stored no embeddings (predict it with "
+                       "--embeddings to screen images against it)")
+    return reference_from_run(run.embedding, run.split, run.probs, **options)
+
+
+def screen_run(run, *, reference: OODReference | None = None, **options) -> pd.DataFrame:
+    """The OOD evidence for every image of a run, most outside first.
+
+    Scored against ``reference`` (default: the run's own training and validation images,
+    :func:`run_reference`), so a run predicted on a new site can be screened for images the
+    model has no business answering.
+
+    Returns
+    -------
+    DataFrame
+        ``image_id``, ``split`` and the columns of :meth:`OODResult.to_frame`, sorted by
+        ``distance_rank`` then ``distance`` (descending).
+    """
+    ref = run_reference(run, **options) if reference is None else reference
+    res = score(ref, run.embedding, run.probs)
+    table = res.to_frame()
+    table.insert(0, "split", np.asarray(run.split).astype(str))
+    table.insert(0, "image_id", np.asarray(run.image_ids).astype(str))
+    return table.sort_values(["distance_rank", "distance"], ascending=False,
+                             kind="stable").reset_index(drop=True)
+
+
+def score_new_image(reference: OODReference, embedding: np.ndarray, probs=None, *,
+                    reduction=None) -> OODResult:
+    """Score one new image (an upload) given its full penultimate-layer embedding.
+
+    ``reduction`` is the run's stored PCA (``data.embeddings.load_pca``; None when the run
+    stored full embeddings): the image is placed in the same space as the run's embeddings
+    before :func:`score`. Caution: a PCA fitted on the run's own images discards the
+    directions in which a foreign image differs most; on a demo-trained run a real Serengeti
+    photo sits at the 100th percentile of validation distances in the full 1280-D space but
+    near the 50th after PCA to 64-D. Store full embeddings where OOD screening matters.
+    """
+    emb = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
+    if reduction is not None:
+        if emb.shape[1] != reduction.mean.shape[0]:
+            raise OODError(f"embedding: {emb.shape[1]} dimensions, the run's reduction expects "
+                           f"{reduction.mean.shape[0]}")
+        emb = reduction.transform(emb)
+    return score(reference, emb, None if probs is None else np.asarray(probs)[None, :])

@@ -470,4 +470,58 @@ def empty_filter_figure(curve: pd.DataFrame, *, threshold: float | None = None,
     fig.update_layout(title=title or "Empty-image filter", font=_FONT,
                       xaxis={"range": [0, 1], "title": x_title},
                       yaxis={"range": [0, 1.02], "title": "share", "tickformat": ".0%"})
+#: Points drawn one by one (WebGL) on the embedding map; above, a density layer + a sample.
+MAP_MAX_POINTS = 200_000
+
+
+def embedding_map_figure(xy: np.ndarray, values: np.ndarray, *, continuous: bool = False,
+                         max_points: int = MAP_MAX_POINTS, colour_label: str = "",
+                         hover: np.ndarray | None = None, seed: int = 0) -> go.Figure:
+    """The embedding map: WebGL points coloured by ``values`` (categories get a legend,
+    numbers a colour scale); above ``max_points`` images a density layer of all of them with a
+    seeded sample of ``max_points`` drawn on top.
+
+    Every drawn point carries its row of ``xy`` as ``customdata`` (what a click returns);
+    selections are answered from the box / lasso geometry over all of ``xy``
+    (:func:`analysis.embedding_map.selection_rows`), so undrawn images are selected too.
+
+    Examples
+    --------
+    >>> fig = embedding_map_figure(np.zeros((3, 2)), np.array(["a", "b", "a"]))
+    >>> [t.name for t in fig.data], fig.data[0].type
+    (['a', 'b'], 'scattergl')
+    """
+    from analysis.embedding import density_grid, sample_points
+
+    xy = np.asarray(xy, dtype=np.float64)
+    values = np.asarray(values)
+    fig = go.Figure()
+    drawn = sample_points(len(xy), max_points, seed=seed)
+    if len(drawn) < len(xy):
+        counts, xe, ye = density_grid(xy, bins=200)
+        fig.add_trace(go.Heatmap(z=np.log1p(counts), x=(xe[:-1] + xe[1:]) / 2,
+                                 y=(ye[:-1] + ye[1:]) / 2, colorscale="Greys", showscale=False,
+                                 hoverinfo="skip", name="density", opacity=0.6))
+    text = None if hover is None else np.asarray(hover, dtype=object)
+    marker = dict(size=4 if len(drawn) > 20_000 else 6, opacity=0.75)
+    if continuous:
+        rows = drawn
+        fig.add_trace(go.Scattergl(
+            x=xy[rows, 0], y=xy[rows, 1], mode="markers", customdata=rows, name=colour_label,
+            text=None if text is None else text[rows], hoverinfo="text" if text is not None
+            else "x+y", marker={**marker, "color": values[rows].astype(float),
+                                "colorscale": "Viridis", "showscale": True,
+                                "colorbar": {"title": colour_label}}))
+    else:
+        cats, codes = np.unique(values[drawn].astype(str), return_inverse=True)
+        for j, cat in enumerate(cats):
+            rows = drawn[codes == j]
+            fig.add_trace(go.Scattergl(
+                x=xy[rows, 0], y=xy[rows, 1], mode="markers", customdata=rows, name=str(cat),
+                text=None if text is None else text[rows],
+                hoverinfo="text" if text is not None else "x+y", marker=marker))
+    fig.update_layout(height=620, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
+                      legend_title_text=colour_label, xaxis=dict(showticklabels=False,
+                      title=None), yaxis=dict(showticklabels=False, title=None),
+                      plot_bgcolor="white", uirevision="embedding-map")
     return fig

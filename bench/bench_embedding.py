@@ -28,6 +28,7 @@ import numpy as np
 
 from analysis.embedding import (density_grid, project_2d, resolve_method, sample_points,
                                 select_box, select_polygon)
+from bench import figures
 
 SIZES = (200_000, 1_000_000)
 DIM = 64
@@ -86,6 +87,8 @@ def main() -> None:
     method = resolve_method("auto")
     _, dt = timed(project_2d, emb[:DRAWN], method="auto", sample=FIT_SAMPLE, seed=0,
                   max_iter=250)
+    figures.record("embedding", f"map projection of {DRAWN:,} points ({method} on "
+                   f"{FIT_SAMPLE:,}, the rest placed)", dt, "s")
     print(f"  map projection of the drawn sample ({method} fitted on {FIT_SAMPLE:,}, "
           f"{DRAWN - FIT_SAMPLE:,} placed by nearest sampled neighbours): {dt:.1f} s "
           "(once per run, cached beside it; not a target)", flush=True)
@@ -97,6 +100,8 @@ def main() -> None:
         pts = xy[:n]
         (grid, _, _), t_grid = timed(density_grid, pts, bins=256)
         drawn, t_draw = timed(sample_points, n, DRAWN, 0)
+        figures.record("embedding", f"density layer + drawn sample at {n:,} points",
+                       t_grid + t_draw, "s", target=TARGET_S)
         print(f"  n={n:,}: density grid 256x256 {t_grid * 1e3:.0f} ms ({int(grid.sum()):,} "
               f"counted), drawn sample {len(drawn):,} in {t_draw * 1e3:.0f} ms", flush=True)
         poly = lasso(pts)
@@ -104,6 +109,11 @@ def main() -> None:
         base, t_base = timed(plain_ray_casting, pts, poly)
         same = bool(np.array_equal(sel, base))
         ok = t_sel < TARGET_S and same
+        figures.record("embedding", f"lasso selection at {n:,} points", t_sel, "s",
+                       target=TARGET_S, baseline="plain numpy ray casting",
+                       baseline_value=t_base)
+        figures.record("embedding", f"lasso selection at {n:,} points equals the baseline's",
+                       float(same), "bool", target=1.0, op=">=")
         print(f"  n={n:,}: lasso selection ({len(poly)} vertices, {int(sel.sum()):,} selected) "
               f"{t_sel * 1e3:.0f} ms vs plain numpy ray casting {t_base * 1e3:.0f} ms "
               f"({t_base / max(t_sel, 1e-9):.1f}x), same set: {same}; target < {TARGET_S:g} s: "
@@ -113,6 +123,8 @@ def main() -> None:
         lo, hi = np.percentile(pts, [30, 70], axis=0)
         box, t_box = timed(select_box, pts, x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]))
         ok = t_box < TARGET_S
+        figures.record("embedding", f"box selection at {n:,} points", t_box, "s",
+                       target=TARGET_S)
         print(f"  n={n:,}: box selection ({int(box.sum()):,} selected) {t_box * 1e3:.0f} ms; "
               f"target < {TARGET_S:g} s: {'ok' if ok else 'MISSED'}", flush=True)
         if not ok:

@@ -28,6 +28,7 @@ PAGES = [
     ("calibration", "Calibration & automation", ":material/tune:"),
     ("compare", "Compare runs", ":material/compare_arrows:"),
     ("empty_filter", "Empty filter", ":material/filter_alt:"),
+    ("embedding_map", "Embedding map", ":material/scatter_plot:"),
     ("try_model", "Try the model", ":material/photo_camera:"),
     ("relabel", "Relabel queue", ":material/edit_note:"),
     ("story", "Story", ":material/slideshow:"),

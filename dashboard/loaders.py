@@ -584,3 +584,18 @@ def figure_file(figure_json: str, fmt: str) -> bytes:
     from analysis.plots import figure_bytes
 
     return figure_bytes(pio.from_json(figure_json), format=fmt)
+# --- out-of-distribution reference ----------------------------------------------------------
+
+def ood_reference(view: "ViewState") -> tuple[Any, Any]:
+    """``(analysis.ood.run_reference(run), data.embeddings.load_pca(run folder))`` of the
+    view's run, cached by its files' stamps. Raises ``analysis.ood.OODError`` (a
+    ``ValueError``) naming the run when it has no embeddings or no train/val split."""
+    return _ood_reference_cached(str(view.run_path.resolve()), _run_stamp(view.run_path))
+
+
+@st.cache_resource(show_spinner="Measuring what the run was trained on…", max_entries=4)
+def _ood_reference_cached(run_dir: str, stamps: tuple[Stamp, ...]) -> tuple[Any, Any]:
+    from analysis.ood import run_reference
+    from data.embeddings import load_pca
+
+    return run_reference(_load_run_cached(run_dir, stamps)), load_pca(run_dir)

@@ -76,47 +76,83 @@ def curator_or_stop() -> str:
     return curator
 
 
-def candidates(ev: "EvalSet", issues: pd.DataFrame) -> pd.DataFrame:
-    """``issues`` (``analysis.ranking.label_issues`` of ``ev``) with each image's capture and
-    site (``seq_id``, ``site``)."""
-    rows = ev.rows_of(issues["image_id"].astype(str).to_numpy(dtype=object))
-    return issues.assign(seq_id=ev.meta["seq_id"].astype(str).to_numpy()[rows],
-                         site=ev.meta["location"].astype(str).to_numpy()[rows])
+#: Session-state key of a selection sent to the queue (``send_selection``): a dict with
+#: ``ids`` (image ids) and ``source``; the queue then holds exactly those images.
+SELECTION = "relabel_selection"
+
+
+def send_selection(image_ids, *, source: str) -> None:
+    """Open the relabel queue on exactly ``image_ids`` (from the embedding map, say)."""
+    st.session_state[SELECTION] = {"ids": [str(i) for i in image_ids], "source": source}
+    st.switch_page("app_pages/relabel.py")
 
 
 def _select(label: str, key: str, options: list[str]) -> str:
     return state.url_widget(st.selectbox, label, options, key=key, default=ANY)
 
 
-def filtered(cand: pd.DataFrame) -> pd.DataFrame:
-    """The reason / labelled class / site filters (URL-backed selectboxes) applied to ``cand``."""
-    f1, f2, f3 = st.columns(3)
+def filtered(ev: "EvalSet", table: pd.DataFrame) -> pd.DataFrame:
+    """The full ranking (``analysis.issues.issue_table`` of ``ev``) as the queue: a sent
+    selection, else the reason / class / site / split filters (URL-backed selectboxes) through
+    ``analysis.issues.issue_queue``. Adds ``site`` (the image's location as text)."""
+    from analysis.issues import issue_queue, selection_queue
+
+    sent = st.session_state.get(SELECTION)
+    if sent:
+        c1, c2 = st.columns([4, 1])
+        c1.info(f"Reviewing the {len(sent['ids']):,} image(s) selected on {sent['source']}, "
+                "suspects first.", icon=":material/filter_alt:")
+        if not c2.button("Back to the full queue", key="relabel_clear_selection"):
+            out = selection_queue(ev, table, sent["ids"], source=sent["source"])
+            return out.assign(site=out["location"].astype("string").fillna("").to_numpy(str))
+        st.session_state.pop(SELECTION, None)
+    f1, f2, f3, f4 = st.columns(4)
     with f1:
         reason = _select("Reason", "relabel_reason",
-                         [ANY] + sorted({k for ks in cand["kinds"] for k in ks}))
+                         [ANY] + sorted({k for ks in table["kinds"] for k in ks}))
     with f2:
-        klass = _select("Labelled class", "relabel_class",
-                        [ANY] + sorted({c for g in cand["given"] for c in g}))
+        klass = _select("Class (given or suggested)", "relabel_class", [ANY] + list(ev.classes))
     with f3:
-        site = _select("Site", "relabel_site", [ANY] + sorted(set(cand["site"])))
-    keep = (((reason == ANY) | cand["kinds"].map(lambda ks: reason in ks))
-            & ((klass == ANY) | cand["given"].map(lambda g: klass in g))
-            & ((site == ANY) | (cand["site"] == site)))
-    return cand[keep.to_numpy(bool)]
+        site = _select("Site", "relabel_site", [ANY] + sorted(
+            table["location"].dropna().astype(str).unique().tolist()))
+    with f4:
+        split = _select("Split", "relabel_split", [ANY] + sorted(
+            ev.meta["split"].dropna().astype(str).unique().tolist()))
+    out = issue_queue(ev, issues=table, kinds=None if reason == ANY else [reason],
+                      classes=None if klass == ANY else [klass],
+                      sites=None if site == ANY else [site],
+                      split=None if split == ANY else split)
+    return out.assign(site=out["location"].astype("string").fillna("").to_numpy(str))
 
 
 def progress(cand: pd.DataFrame, curator: str) -> pd.DataFrame:
-    """Show the latest decision's message and the progress bar; return the undecided rest."""
+    """Show the latest decision's message and the progress (decided / remaining, and the time
+    left at the curator's recent pace); return the undecided rest."""
+    from analysis.issues import queue_progress
+
     decided = store().decided_ids()
     done = cand["image_id"].isin(decided).to_numpy() | cand["seq_id"].isin(decided).to_numpy()
     flash = st.session_state.pop("relabel_flash", None)
     if flash:
         (st.success if flash[0] == "success" else st.error)(flash[1])
     queue = cand[~done]
+    history = store().decisions()
+    mine = history.loc[history["curator"] == curator, "ts"] if len(history) else []
+    pace = queue_progress(int(done.sum()), len(queue), mine)
+    eta = ("" if pace["eta_seconds"] is None else
+           f" · about **{_duration(pace['eta_seconds'])}** left at your recent pace "
+           f"({pace['pace_per_hour']:.0f} an hour)")
     st.progress(done.sum() / max(len(cand), 1),
                 text=f"**{int(done.sum())} of {len(cand)}** candidates decided · {len(queue)} "
-                     f"to go · curating as **{curator}**")
+                     f"to go{eta} · curating as **{curator}**")
     return queue
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{max(minutes, 1):.0f} min"
+    return f"{minutes / 60:.1f} h"
 
 
 def review(queue: pd.DataFrame, dataset, curator: str, view: "ViewState",

@@ -54,7 +54,7 @@ def _split_of(seq_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_synthetic_run(demo, run_dir: Path, *, seed: int = 0, accuracy: float = 0.8) -> Path:
-    """Write a run folder with synthetic predictions over a demo dataset.
+    """Write a run folder with synthetic predictions (and embeddings) over a demo dataset.
 
     The "model" sees ``demo_truth.json``'s ``visible`` species: the first visible species (or
     ``empty``) gets a large logit boost, a second visible species a smaller one (so a missed
@@ -119,8 +119,20 @@ def make_synthetic_run(demo, run_dir: Path, *, seed: int = 0, accuracy: float = 
         "software": {"python": platform.python_version(), "numpy": np.__version__},
         "unreadable": unreadable,
     }
+    split = _split_of(images["seq_id"].astype(str).to_numpy()[keep], rng)
     return write_run(run_dir, manifest=manifest, image_ids=ids[keep], probs=probs[keep],
-                     split=_split_of(images["seq_id"].astype(str).to_numpy()[keep], rng))
+                     split=split, embedding=_embedding(first, seed)[keep])
+
+
+EMBEDDING_DIM = 16
+
+
+def _embedding(first: np.ndarray, seed: int) -> np.ndarray:
+    """A 16-D "embedding" clustered by what each frame shows (one centre per class); its own
+    generator, so the probabilities are those of runs written before it existed."""
+    rng = np.random.default_rng(10_000 + seed)
+    centres = rng.normal(0.0, 3.0, (int(first.max()) + 1, EMBEDDING_DIM))
+    return (centres[first] + rng.normal(0.0, 0.6, (len(first), EMBEDDING_DIM))).astype(np.float16)
 
 
 def attach_tiny_checkpoint(run_dir: Path) -> Path:

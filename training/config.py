@@ -52,6 +52,7 @@ class TrainConfig:
     cache_features: bool = False
     predict_split: str = "val"
     embeddings: bool = False
+    embedding_dim: int | None = None
     device: str = "auto"
     amp: bool = False
     workers: int = 2
@@ -121,6 +122,9 @@ def build_parser() -> OneLineParser:
                    help="which images the final prediction covers")
     p.add_argument("--embeddings", action="store_true",
                    help="store float16 penultimate-layer embeddings with the predictions")
+    p.add_argument("--embedding-dim", type=int, default=d.embedding_dim, metavar="D",
+                   help="with --embeddings: store them reduced to D PCA dimensions (64: 7.2 M "
+                        "images in 0.92 GB); the reduction is kept beside the run")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--amp", action="store_true", help="mixed precision (bf16 where supported)")
     p.add_argument("--workers", type=int, default=d.workers)

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
 from training.datasets import normalize_batch, to_uint8_tensor
+from training.engine import forward_with_features
 from training.predict import load_for_inference
 
 
@@ -47,6 +49,18 @@ def classify(model_bundle: ModelBundle, pil_image: Image.Image, *,
     """The ``k`` most probable classes of one image, as ``(class name, probability)``."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    probs, _ = probabilities_and_embedding(model_bundle, pil_image)
+    probs = torch.from_numpy(probs)
+    top = probs.topk(min(k, len(model_bundle.classes)))
+    return [(model_bundle.classes[i], float(p)) for p, i in zip(top.values, top.indices)]
+
+
+@torch.inference_mode()
+def probabilities_and_embedding(model_bundle: ModelBundle,
+                                pil_image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """One image's class probabilities (C,) in ``classes`` order and its pooled
+    penultimate-layer embedding (D,), float32: what ``training.predict --embeddings``
+    stores for a dataset image (before any ``--embedding-dim`` reduction)."""
     b = model_bundle
     img = pil_image.convert("RGB") if pil_image.mode != "RGB" else pil_image
     short = min(img.size)
@@ -56,6 +70,6 @@ def classify(model_bundle: ModelBundle, pil_image: Image.Image, *,
                          Image.Resampling.LANCZOS)
     x = to_uint8_tensor(img, b.image_size)[None]
     x = normalize_batch(x, b.mean, b.std, device=b.device, channels_last=True)
-    probs = b.model(x).float().softmax(dim=1)[0].cpu()
-    top = probs.topk(min(k, len(b.classes)))
-    return [(b.classes[i], float(p)) for p, i in zip(top.values, top.indices)]
+    logits, feats = forward_with_features(b.model, x)
+    return (logits.float().softmax(dim=1)[0].cpu().numpy(),
+            feats.float()[0].cpu().numpy())

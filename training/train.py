@@ -312,7 +312,7 @@ def _run(cfg: TrainConfig, info: DistInfo) -> Path | None:
                        which=cfg.predict_split, checkpoint_path=out / ckpt_io.BEST, info=info,
                        batch_size=cfg.batch_size, workers=cfg.workers,
                        embeddings=cfg.embeddings, amp=cfg.amp,
-                       extra={"training_summary": summary},
+                       embedding_dim=cfg.embedding_dim, extra={"training_summary": summary},
                        feature_cache=_feature_cache(cfg, prep) if frozen else None)
 
 

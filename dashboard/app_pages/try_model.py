@@ -40,6 +40,26 @@ def uploaded_image(upload):
         return open_image(tmp.name)
 
 
+def ood_warning(view, bundle, image) -> None:
+    """Warn, naming the evidence, when the image lies outside what the run trained on."""
+    from analysis.ood import OODError, score_new_image
+    from training.infer import probabilities_and_embedding
+
+    try:
+        reference, reduction = loaders.ood_reference(view)
+        probs, emb = probabilities_and_embedding(bundle, image)
+        result = score_new_image(reference, emb, probs, reduction=reduction)
+    except OODError as exc:
+        st.caption(f"No out-of-distribution check: {exc}")
+        return
+    if result.flagged[0]:
+        st.warning(result.message + " Treat these species as a guess.",
+                   icon=":material/travel_explore:")
+    else:
+        st.caption(f"Within what the run trained on: closer to its training images than "
+                   f"{100 - result.distance_rank[0]:.0f} % of its validation images.")
+
+
 view = state.current()
 manifest = loaders.read_manifest(str(view.run_path), loaders.stamp(view.run_path / "manifest.json"))
 st.title("Try the model")
@@ -94,6 +114,7 @@ with right:
     if known is not None:
         st.markdown(f"Labelled **{known['actual']}**; the run's stored prediction: "
                     f"**{known['predicted']}** ({known['p_predicted']:.2f}).")
+    ood_warning(view, bundle, image)
     # The top species' card, with what the model confuses it with on this run.
     components.species_card(str(top["species"].iloc[0]), confusion=loaders.confusion(view),
                             classes=loaders.evalset(view).classes, key="try_card")

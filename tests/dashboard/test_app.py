@@ -110,4 +110,4 @@ def test_navigation_lists_existing_pages_in_order():
     stems = [s for s, _, _ in app_module.PAGES]
     assert stems[:4] == list(MY_PAGES)
     assert stems[4:] == ["cooccurrence", "sequences", "calibration", "compare", "empty_filter",
-                         "try_model", "relabel", "story"]
+                         "embedding_map", "try_model", "relabel", "story"]

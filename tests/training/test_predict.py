@@ -85,6 +85,31 @@ def test_predictions_follow_the_contract(small_demo, small_ckpt, tmp_path):
     assert run.probs.shape == (manifest["n_predictions"], len(ds.classes))
 
 
+def test_reduced_embeddings_keep_the_full_ones_geometry(small_demo, small_ckpt, tmp_path):
+    """--embedding-dim 8: float16 (n, 8), the reduction beside the run maps the full
+    embedding onto the stored one, and the manifest says so."""
+    from data.embeddings import PCA_FILE, load_pca
+
+    full, small = tmp_path / "full", tmp_path / "small"
+    assert predict.main(_predict_args(small_demo, small_ckpt, full, "--embeddings")) == 0
+    assert predict.main(_predict_args(small_demo, small_ckpt, small, "--embeddings",
+                                      "--embedding-dim", "8")) == 0
+    a, b = load_run(full), load_run(small)
+    assert b.embedding.shape == (len(a.embedding), 8) and b.embedding.dtype == np.float16
+    info = json.loads((small / "manifest.json").read_text())["embedding"]
+    assert info["dim"] == 8 and info["source_dim"] == 1280 and info["reduction"] == PCA_FILE
+    params = load_pca(small)
+    np.testing.assert_allclose(params.transform(a.embedding), b.embedding.astype(np.float32),
+                               atol=0.05, rtol=0.01)
+    assert load_pca(full) is None
+
+
+def test_embedding_dim_needs_embeddings(small_demo, small_ckpt, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        predict.main(_predict_args(small_demo, small_ckpt, tmp_path / "r", "--embedding-dim", "8"))
+    assert exc.value.code == 2 and "--embedding-dim 8" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_torchrun_matches_a_single_process(small_demo, small_ckpt, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
