@@ -2,7 +2,7 @@
 
     python -m analysis report --dataset S1.json S2.json --run workspace/runs/r1 \\
         [--compare workspace/runs/r0] [--split test] [--policy set|primary] \\
-        [--suspects N|all] [--json report.json] [--html report.html]
+        [--suspects N|all] [--train-sites FILE] [--json report.json] [--html report.html]
     python -m analysis issues --dataset S1.json --run workspace/runs/r1 --out issues.csv \\
         [--top N|all] [--kind inherited_label,missed_species,label_issue,top_loss] [--split S]
 
@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", metavar="OUT", help="write the HTML report here")
     rep.add_argument("--suspects", type=_count, default=100, metavar="N|all",
                      help="rows kept in the suspect and relabel-candidate lists (default: 100)")
+    rep.add_argument("--train-sites", metavar="FILE",
+                     help="sites the model trained on, for imported runs (one per line, or a "
+                          "CSV with a 'site' or 'location' column); default: the run's "
+                          "split.parquet")
     rep.add_argument("-q", "--quiet", action="store_true", help="warnings only")
     iss = sub.add_parser("issues", help="write the full ranked relabel-candidate list")
     iss.add_argument("--dataset", nargs="+", required=True, metavar="JSON",
@@ -123,7 +127,8 @@ def report(args: argparse.Namespace) -> int:
     steps.set_postfix_str("diagnostics")
     rep = build_report(dataset, run, compare_run=baseline, split=args.split,
                        policy=args.policy, aggregation=args.aggregation,
-                       n_resamples=args.resamples, k=args.suspects)
+                       n_resamples=args.resamples, k=args.suspects,
+                       train_sites_file=args.train_sites)
     steps.update()
     missing = rep["run"]["missing_predictions"]
     if missing["count"]:
