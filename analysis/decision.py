@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.certify import accept_mask, certify_for, thresholds_array
-from analysis.ecology import ecology
-from analysis.evalset import EvalSet, Policy, capture_codes, targets
+from analysis.ecology import activity_curves, capture_table, ecology
+from analysis.evalset import EvalSet, Policy, aggregate_sequences, capture_codes, targets
 from analysis.generalisation import generalisation_for
 from analysis.temperature import apply_temperature, calibration_fit
 from data.runs import read_calibration, read_split_table, run_stamp, write_calibration
@@ -39,48 +39,53 @@ class TrainSitesError(ValueError):
 
 def read_train_sites(path: str | Path) -> list[str]:
     """Training sites from a file: one site per line, or a CSV with a ``site``/``location``
-    column (blank lines and duplicates ignored).
+    column (blank lines and duplicates ignored); see :func:`parse_train_sites`.
 
     Raises
     ------
     TrainSitesError
         Unreadable file, a CSV header without a site column, or no site at all.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "sites.csv")
-    >>> _ = open(p, "w").write("location,season\\nB03,S1\\nA01,S1\\nB03,S2\\n")
-    >>> read_train_sites(p)
-    ['A01', 'B03']
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise TrainSitesError(f"{path}: cannot read the train sites: {exc}") from exc
-    lines = [line for line in text.splitlines() if line.strip()]
+    return parse_train_sites(text, name=str(path))
+
+
+def parse_train_sites(text: str, *, name: str = "train sites") -> list[str]:
+    """Training sites from the text of a sites file (``name`` is used in messages).
+
+    Examples
+    --------
+    >>> parse_train_sites("location,season\nB03,S1\nA01,S1\nB03,S2\n")
+    ['A01', 'B03']
+    >>> parse_train_sites("L01\n\nL02\n")
+    ['L01', 'L02']
+    """
+    lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
     if not lines:
-        raise TrainSitesError(f"{path}: no site listed (one per line, or a CSV with a "
+        raise TrainSitesError(f"{name}: no site listed (one per line, or a CSV with a "
                               f"'site' or 'location' column)")
     if "," in lines[0] or "\t" in lines[0]:
         rows = list(csv.reader(lines, delimiter="\t" if "\t" in lines[0] else ","))
         header = [h.strip().lower() for h in rows[0]]
         col = next((header.index(c) for c in SITE_COLUMNS if c in header), None)
         if col is None:
-            raise TrainSitesError(f"{path}: row 1: no 'site' or 'location' column in "
+            raise TrainSitesError(f"{name}: row 1: no 'site' or 'location' column in "
                                   f"{rows[0]!r}")
         sites = []
         for i, row in enumerate(rows[1:], start=2):
             if col >= len(row):
-                raise TrainSitesError(f"{path}: row {i}: no value in column "
+                raise TrainSitesError(f"{name}: row {i}: no value in column "
                                       f"{header[col]!r}: {row!r}")
             sites.append(row[col].strip())
     else:
         sites = [line.strip() for line in lines]
     sites = sorted({s for s in sites if s})
     if not sites:
-        raise TrainSitesError(f"{path}: no site listed")
+        raise TrainSitesError(f"{name}: no site listed")
     return sites
 
 
@@ -199,6 +204,14 @@ def calibrated(ev: EvalSet, temperature: float) -> EvalSet:
                    primary=ev.primary, meta=ev.meta, missing=ev.missing, origin=origin)
 
 
+def calibrated_level(ev: EvalSet, temperature: float | None, *, level: str = "image"
+                     ) -> EvalSet:
+    """Image-level ``ev`` with temperature ``T`` applied (None: as is), then aggregated to
+    captures (mean of the frames' calibrated probabilities) when ``level="sequence"``."""
+    out = ev if temperature is None else calibrated(ev, temperature)
+    return aggregate_sequences(out, how="mean") if level == "sequence" else out
+
+
 # --- certification and ecology --------------------------------------------------------------
 
 def certified_automation(ev: EvalSet, *, target: float = 0.95, confidence: float = 0.95
@@ -221,6 +234,22 @@ def ecology_for(ev: EvalSet, *, accept: np.ndarray | None = None,
                    times=ev.meta["datetime"], labels=ev.labels, model=ev.pred,
                    classes=ev.classes, accept=accept, species=species,
                    site_species=site_species, n_resamples=n_resamples, seed=seed)
+
+
+def activity_for(ev: EvalSet, species: str, *, accept: np.ndarray | None = None
+                 ) -> pd.DataFrame:
+    """Time-of-day densities of ``species`` from the labels and from the model
+    (:func:`analysis.ecology.activity_curves`): ``hour, labels, model``."""
+    table = capture_table(captures=capture_codes(ev)[0], sites=ev.meta["location"],
+                          times=ev.meta["datetime"], labels=ev.labels, model=ev.pred,
+                          classes=ev.classes, accept=accept)
+    return activity_curves(table, species)
+
+
+def certified_accept(ev: EvalSet, *, target: float = 0.95) -> np.ndarray:
+    """Which images "model where certified" lets the model label: arg-max at or above its
+    class's certified threshold (:func:`analysis.certify.certify_for`, image level)."""
+    return accept_mask(ev.probs, thresholds_array(certify_for(ev, target=target)))
 
 
 def ecology_report(ev: EvalSet, *, target: float = 0.95, certification: dict | None = None,

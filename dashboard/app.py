@@ -26,6 +26,8 @@ PAGES = [
     ("cooccurrence", "Co-occurrence", ":material/join_inner:"),
     ("sequences", "Sequences", ":material/view_carousel:"),
     ("calibration", "Calibration & automation", ":material/tune:"),
+    ("generalisation", "Generalisation", ":material/travel_explore:"),
+    ("ecology", "Ecology impact", ":material/forest:"),
     ("compare", "Compare runs", ":material/compare_arrows:"),
     ("try_model", "Try the model", ":material/photo_camera:"),
     ("relabel", "Relabel queue", ":material/edit_note:"),
