@@ -115,6 +115,10 @@ def report(args: argparse.Namespace) -> int:
     from data.paths import resolve_images_root
     from data.runs import load_run
 
+    if args.train_sites:  # a bad sites file fails before minutes of loading
+        from analysis.decision import read_train_sites
+
+        read_train_sites(args.train_sites)
     steps = tqdm(total=4 + bool(args.html), desc="report", unit="step", disable=args.quiet,
                  file=sys.stderr)
     steps.set_postfix_str("dataset")

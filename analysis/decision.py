@@ -68,7 +68,7 @@ def parse_train_sites(text: str, *, name: str = "train sites") -> list[str]:
     if not lines:
         raise TrainSitesError(f"{name}: no site listed (one per line, or a CSV with a "
                               f"'site' or 'location' column)")
-    if "," in lines[0] or "\t" in lines[0]:
+    if "," in lines[0] or "\t" in lines[0] or lines[0].strip().lower() in SITE_COLUMNS:
         rows = list(csv.reader(lines, delimiter="\t" if "\t" in lines[0] else ","))
         header = [h.strip().lower() for h in rows[0]]
         col = next((header.index(c) for c in SITE_COLUMNS if c in header), None)
