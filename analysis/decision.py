@@ -55,7 +55,7 @@ def read_train_sites(path: str | Path) -> list[str]:
 
 
 def parse_train_sites(text: str, *, name: str = "train sites") -> list[str]:
-    """Training sites from the text of a sites file (``name`` is used in messages).
+    r"""Training sites from the text of a sites file (``name`` is used in messages).
 
     Examples
     --------
