@@ -69,9 +69,9 @@ for col, (name, e) in zip(cols, (("before", ev_raw), ("after", loaders.calibrate
         st.plotly_chart(reliability_figure(bins, ece=overall, title=f"Reliability {name}"),
                         config={"displayModeBar": False}, key=f"cal_rel_{name}")
 if fit is not None:
-    with st.expander("ECE per class (one-vs-rest), before and after"):
-        st.dataframe(pd.DataFrame(fit["per_class"]), hide_index=True, column_config={
-            "ece_before": num(format="%.4f"), "ece_after": num(format="%.4f")})
+    st.caption("ECE per class (one-vs-rest), before and after the fitted temperature")
+    st.dataframe(pd.DataFrame(fit["per_class"]), hide_index=True, height=240, column_config={
+        "ece_before": num(format="%.4f"), "ece_after": num(format="%.4f")})
 
 st.subheader("Automation")
 left, right = st.columns(2)
