@@ -132,11 +132,23 @@ def run_train_sites(run, dataset, *, train_sites_file: str | Path | None = None
 
 def generalisation_report(ev: EvalSet, *, train_sites: list[str], source: str | None,
                           policy: Policy = "set", n_resamples: int = 200) -> dict:
-    """:func:`analysis.generalisation.generalisation_for` plus where the training sites
-    came from (``train_sites_source``, ``n_train_sites``)."""
+    """:func:`analysis.generalisation.generalisation_for` on the images the model did not
+    train on, plus where the training sites came from.
+
+    Rows whose ``meta["split"]`` is ``train`` are left out (a model scored on its own
+    training images says nothing about either seen or unseen sites); ``n_train_excluded``
+    counts them. Adds ``train_sites_source`` and ``n_train_sites``.
+    """
+    n_train = 0
+    if "split" in ev.meta.columns:
+        is_train = ev.meta["split"].astype(str).to_numpy() == "train"
+        n_train = int(is_train.sum())
+        if n_train:
+            ev = ev.subset(~is_train)
     out = generalisation_for(ev, train_sites=train_sites, policy=policy,
                              n_resamples=n_resamples)
-    return {**out, "train_sites_source": source, "n_train_sites": len(train_sites)}
+    return {**out, "train_sites_source": source, "n_train_sites": len(train_sites),
+            "n_train_excluded": n_train}
 
 
 # --- fitted temperature ---------------------------------------------------------------------

@@ -37,7 +37,9 @@ if sites is None:
 
 gen = loaders.cached_table(view, generalisation_report, ev, train_sites=sites, source=source,
                            policy=view.policy)
-st.caption(f"{gen['n_train_sites']:,} training sites, from {gen['train_sites_source']}.")
+st.caption(f"{gen['n_train_sites']:,} training sites, from {gen['train_sites_source']}."
+           + (f" {gen['n_train_excluded']:,} training images left out: scores are on held-out "
+              "images only." if gen["n_train_excluded"] else ""))
 
 if gen["all_unseen"]:
     spread = gen["site_spread"]

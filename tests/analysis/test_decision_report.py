@@ -145,3 +145,16 @@ def test_cli_train_sites_flag(demo_small, run_copy, tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 2 and "bad.csv: row 1" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_generalisation_leaves_out_the_training_images(setup):
+    dataset, run, _ = setup
+    full = build_evalset(dataset, run)
+    sites, source = run_train_sites(run, dataset)
+    got = generalisation_report(full, train_sites=sites, source=source, n_resamples=0)
+    is_train = full.meta["split"].astype(str).to_numpy() == "train"
+    assert got["n_train_excluded"] == int(is_train.sum()) > 0
+    held = generalisation_report(full.subset(~is_train), train_sites=sites, source=source,
+                                 n_resamples=0)
+    assert got["seen"] == held["seen"] and got["per_site"] == held["per_site"]
+    assert got["seen"]["n"] + got["unseen"]["n"] + got["n_unknown_site"] == int((~is_train).sum())
