@@ -297,9 +297,9 @@ def _class_bits(values: np.ndarray, c: int) -> np.ndarray:
                 [packed, np.zeros((n, words * 8 - packed.shape[1]), np.uint8)], axis=1)
         return np.ascontiguousarray(packed).view(np.uint64).reshape(n, words)
     v = values.astype(np.uint64)
+    if words == 1:  # class k is bit k
+        return np.left_shift(np.uint64(1), v, out=v).reshape(n, 1)
     one = np.left_shift(np.uint64(1), v % np.uint64(64))
-    if words == 1:
-        return one.reshape(n, 1)
     out = np.zeros((n, words), np.uint64)
     out[np.arange(n), (v // np.uint64(64)).astype(np.int64)] = one
     return out
@@ -374,28 +374,34 @@ def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarr
             raise EcologyError(f"ecology: {name} row {bad}: class index {arr[bad]} outside "
                                f"0..{c - 1}")
     cap = np.asarray(captures)
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    # Frames grouped by capture (the usual case: integer codes in order) need no sort and no
+    # copy: per-capture reductions are one reduceat each over the frames as they are.
     if cap.dtype.kind in "iu" and (n < 2 or np.all(cap[1:] >= cap[:-1])):
-        head = np.r_[True, cap[1:] != cap[:-1]] if n else np.zeros(0, bool)
-        cap = np.cumsum(head) - 1
-        n_groups = int(head.sum())
+        head = np.empty(n, bool)
+        head[:1] = True
+        np.not_equal(cap[1:], cap[:-1], out=head[1:])
+        starts = np.flatnonzero(head)
+        n_groups = len(starts)
+        order = None
     else:
         cap, uniq = pd.factorize(pd.Series(cap), use_na_sentinel=False)
         n_groups = len(uniq)
+        order = np.argsort(cap, kind="stable")
+        starts = np.r_[0, np.cumsum(np.bincount(cap, minlength=n_groups))[:-1]] if n else order
+    in_order = slice(None) if order is None else order
     site_codes, site_names = pd.factorize(pd.Series(sites), use_na_sentinel=True)
-    t = pd.to_datetime(pd.Series(times)).to_numpy("datetime64[ns]").astype(np.int64)
-    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
-    nat = t == small
-    # Frames grouped by capture (already so in the usual case): per-capture reductions are
-    # then one reduceat each, no ufunc.at scatter.
-    contiguous = n < 2 or bool(np.all(cap[1:] >= cap[:-1]))
-    order = np.arange(n) if contiguous else np.argsort(cap, kind="stable")
-    in_order = slice(None) if contiguous else order
-    starts = np.r_[0, np.cumsum(np.bincount(cap, minlength=n_groups))[:-1]] if n else order
-    t_o = t[order]
-    nat_o = nat[order]
-    start = np.minimum.reduceat(np.where(nat_o, big, t_o), starts) if n else t_o
-    end = np.maximum.reduceat(t_o, starts) if n else t_o  # NaT is the smallest int64
-    first = order[starts] if n else order
+    t = np.asarray(times)
+    if t.dtype != np.dtype("datetime64[ns]"):
+        t = pd.to_datetime(pd.Series(times)).to_numpy("datetime64[ns]")
+    t = t.view(np.int64)[in_order]  # NaT is the smallest int64
+    if n:
+        nat = t == small
+        start = np.minimum.reduceat(np.where(nat, big, t) if nat.any() else t, starts)
+        end = np.maximum.reduceat(t, starts)
+        first = starts if order is None else order[starts]
+    else:
+        start = end = first = np.zeros(0, np.int64)
     site = site_codes[first].astype(np.int64)
     known_t = end >= start
     s = len(site_names)
