@@ -305,20 +305,35 @@ def _class_bits(values: np.ndarray, c: int) -> np.ndarray:
     return out
 
 
+def _bit_index(powers: np.ndarray) -> np.ndarray:
+    """Bit position of each power of two (uint64): exact through float64."""
+    return np.log2(powers.astype(np.float64)).astype(np.int64)
+
+
 def _bit_pairs(lab: np.ndarray, mod: np.ndarray) -> tuple[np.ndarray, ...]:
     """(capture, class, kind) of every set bit of ``lab | mod`` (shape (G, W) uint64); kind 0
-    labels only, 1 model only, 2 both. Peels the lowest set bit per pass: as many passes as
-    the most classes one capture holds, each over the captures that still have bits."""
+    labels only, 1 model only, 2 both.
+
+    Most captures hold one class that labels and model agree on: those are read in one pass
+    (``lab == mod`` with a single bit); the rest peel their lowest set bit per pass, as many
+    passes as the most classes one of them holds."""
     caps, ks, kinds = [], [], []
+    one = np.uint64(1)
     for w in range(lab.shape[1]):
         lw, mw = lab[:, w], mod[:, w]
-        rows = np.flatnonzero(lw | mw)
-        x = (lw | mw)[rows]
-        lw, mw = lw[rows], mw[rows]
+        x = lw | mw
+        simple = lw == mw
+        simple &= (x & (x - one)) == 0  # one bit (x == 0 rows are dropped below)
+        simple &= x != 0
+        rows = np.flatnonzero(simple)
+        caps.append(rows)
+        ks.append(_bit_index(x[rows]) + 64 * w)
+        kinds.append(np.full(len(rows), 2, np.int8))
+        rows = np.flatnonzero(~simple & (x != 0))
+        x, lw, mw = x[rows], lw[rows], mw[rows]
         while len(rows):
-            low = x & (~x + np.uint64(1))
-            # a power of two converts exactly to float64: its log2 is the bit position
-            ks.append(np.log2(low.astype(np.float64)).astype(np.int64) + 64 * w)
+            low = x & (~x + one)
+            ks.append(_bit_index(low) + 64 * w)
             caps.append(rows)
             kinds.append(((lw & low) != 0).astype(np.int8)
                          + 2 * ((mw & low) != 0).astype(np.int8) - 1)
