@@ -2,7 +2,7 @@
 
     python -m analysis report --dataset S1.json S2.json --run workspace/runs/r1 \\
         [--compare workspace/runs/r0] [--split test] [--policy set|primary] \\
-        [--suspects N|all] [--json report.json] [--html report.html]
+        [--suspects N|all] [--train-sites FILE] [--json report.json] [--html report.html]
     python -m analysis issues --dataset S1.json --run workspace/runs/r1 --out issues.csv \\
         [--top N|all] [--kind inherited_label,missed_species,label_issue,top_loss] [--split S]
     python -m analysis mapping-template --run workspace/runs/r1 --dataset S1.json \\
@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--taxon-level", choices=TAXON_LEVELS, default="label",
                      help="roll classes up to this taxonomic level for every metric "
                           "(default: label)")
+    rep.add_argument("--train-sites", metavar="FILE",
+                     help="sites the model trained on, for imported runs (one per line, or a "
+                          "CSV with a 'site' or 'location' column); default: the run's "
+                          "split.parquet")
     rep.add_argument("-q", "--quiet", action="store_true", help="warnings only")
     tpl = sub.add_parser("mapping-template",
                          help="write a mapping.csv for the user to edit (model labels -> "
@@ -137,6 +141,10 @@ def report(args: argparse.Namespace) -> int:
     from data.paths import resolve_images_root
     from data.runs import load_run
 
+    if args.train_sites:  # a bad sites file fails before minutes of loading
+        from analysis.decision import read_train_sites
+
+        read_train_sites(args.train_sites)
     steps = tqdm(total=4 + bool(args.html), desc="report", unit="step", disable=args.quiet,
                  file=sys.stderr)
     steps.set_postfix_str("dataset")
@@ -150,7 +158,8 @@ def report(args: argparse.Namespace) -> int:
     rep = build_report(dataset, run, compare_run=baseline, split=args.split,
                        policy=args.policy, aggregation=args.aggregation,
                        n_resamples=args.resamples, k=args.suspects, mapping=args.mapping,
-                       score_unknown=args.score_unknown, taxon_level=args.taxon_level)
+                       score_unknown=args.score_unknown, taxon_level=args.taxon_level,
+                       train_sites_file=args.train_sites)
     steps.update()
     space = rep["label_space"]
     if space["kind"] != "identical" or space["n_not_scorable"]:

@@ -40,6 +40,7 @@ difference in captures, the relative difference in naive occupancy, or ``1 - ove
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -284,29 +285,65 @@ class CaptureTable:
         return len(self.site)
 
 
-def _presence(values: np.ndarray, cap: np.ndarray, rows: np.ndarray, code: np.ndarray,
-              bit: int) -> None:
-    """Set ``bit`` in ``code[capture, class]`` for the species of ``rows`` (fancy ``|=`` is
-    idempotent, so frames repeating a cell, or a second call, set it once)."""
-    c = code.shape[1]
-    flat = code.reshape(-1)  # 1-D fancy indexing: several times faster than (rows, cols)
-    if values.ndim == 1:
-        flat[cap[rows] * c + values[rows]] |= np.uint8(bit)
-    else:
-        r, k = np.nonzero(values[rows])
-        flat[cap[rows][r] * c + k] |= np.uint8(bit)
+def _class_bits(values: np.ndarray, c: int) -> np.ndarray:
+    """Per row, the set of its classes as a bit mask: shape (n, W) uint64, W = ceil(C / 64);
+    class k is bit ``k % 64`` of word ``k // 64``."""
+    words = -(-c // 64)
+    n = len(values)
+    if values.ndim == 2:  # label sets: pack 8 classes per byte, 8 bytes per word
+        packed = np.packbits(values.astype(bool, copy=False), axis=1, bitorder="little")
+        if packed.shape[1] != words * 8:
+            packed = np.concatenate(
+                [packed, np.zeros((n, words * 8 - packed.shape[1]), np.uint8)], axis=1)
+        return np.ascontiguousarray(packed).view(np.uint64).reshape(n, words)
+    v = values.astype(np.uint64)
+    if words == 1:  # class k is bit k
+        return np.left_shift(np.uint64(1), v, out=v).reshape(n, 1)
+    one = np.left_shift(np.uint64(1), v % np.uint64(64))
+    out = np.zeros((n, words), np.uint64)
+    out[np.arange(n), (v // np.uint64(64)).astype(np.int64)] = one
+    return out
 
 
-def _nonzero_bytes(a: np.ndarray) -> np.ndarray:
-    """``np.flatnonzero`` of a sparse uint8 array, scanning eight bytes per step."""
-    n = len(a)
-    pad = np.zeros(-n % 8, np.uint8)
-    padded = np.concatenate([a, pad]) if len(pad) else a
-    words = np.flatnonzero(padded.view(np.uint64))
-    if not len(words):
-        return words
-    byte = (words[:, None] * 8 + np.arange(8)).reshape(-1)
-    return byte[padded[byte] != 0]
+def _bit_index(powers: np.ndarray) -> np.ndarray:
+    """Bit position of each power of two (uint64): exact through float64."""
+    return np.log2(powers.astype(np.float64)).astype(np.int64)
+
+
+def _bit_pairs(lab: np.ndarray, mod: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(capture, class, kind) of every set bit of ``lab | mod`` (shape (G, W) uint64); kind 0
+    labels only, 1 model only, 2 both.
+
+    Most captures hold one class that labels and model agree on: those are read in one pass
+    (``lab == mod`` with a single bit); the rest peel their lowest set bit per pass, as many
+    passes as the most classes one of them holds."""
+    caps, ks, kinds = [], [], []
+    one = np.uint64(1)
+    for w in range(lab.shape[1]):
+        lw, mw = lab[:, w], mod[:, w]
+        x = lw | mw
+        simple = lw == mw
+        simple &= (x & (x - one)) == 0  # one bit (x == 0 rows are dropped below)
+        simple &= x != 0
+        rows = np.flatnonzero(simple)
+        caps.append(rows)
+        ks.append(_bit_index(x[rows]) + 64 * w)
+        kinds.append(np.full(len(rows), 2, np.int8))
+        rows = np.flatnonzero(~simple & (x != 0))
+        x, lw, mw = x[rows], lw[rows], mw[rows]
+        while len(rows):
+            low = x & (~x + one)
+            ks.append(_bit_index(low) + 64 * w)
+            caps.append(rows)
+            kinds.append(((lw & low) != 0).astype(np.int8)
+                         + 2 * ((mw & low) != 0).astype(np.int8) - 1)
+            x = x ^ low
+            left = x != 0
+            rows, x, lw, mw = rows[left], x[left], lw[left], mw[left]
+    if not caps:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8)
+    # in peeling order (not sorted: every consumer counts them with bincount)
+    return np.concatenate(caps), np.concatenate(ks), np.concatenate(kinds)
 
 
 def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarray,
@@ -352,27 +389,34 @@ def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarr
             raise EcologyError(f"ecology: {name} row {bad}: class index {arr[bad]} outside "
                                f"0..{c - 1}")
     cap = np.asarray(captures)
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    # Frames grouped by capture (the usual case: integer codes in order) need no sort and no
+    # copy: per-capture reductions are one reduceat each over the frames as they are.
     if cap.dtype.kind in "iu" and (n < 2 or np.all(cap[1:] >= cap[:-1])):
-        head = np.r_[True, cap[1:] != cap[:-1]] if n else np.zeros(0, bool)
-        cap = np.cumsum(head) - 1
-        n_groups = int(head.sum())
+        head = np.empty(n, bool)
+        head[:1] = True
+        np.not_equal(cap[1:], cap[:-1], out=head[1:])
+        starts = np.flatnonzero(head)
+        n_groups = len(starts)
+        order = None
     else:
         cap, uniq = pd.factorize(pd.Series(cap), use_na_sentinel=False)
         n_groups = len(uniq)
+        order = np.argsort(cap, kind="stable")
+        starts = np.r_[0, np.cumsum(np.bincount(cap, minlength=n_groups))[:-1]] if n else order
+    in_order = slice(None) if order is None else order
     site_codes, site_names = pd.factorize(pd.Series(sites), use_na_sentinel=True)
-    t = pd.to_datetime(pd.Series(times)).to_numpy("datetime64[ns]").astype(np.int64)
-    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
-    nat = t == small
-    # Frames grouped by capture (already so in the usual case): per-capture reductions are
-    # then one reduceat each, no ufunc.at scatter.
-    order = (np.arange(n) if n < 2 or np.all(cap[1:] >= cap[:-1])
-             else np.argsort(cap, kind="stable"))
-    starts = np.r_[0, np.cumsum(np.bincount(cap, minlength=n_groups))[:-1]] if n else order
-    t_o = t[order]
-    nat_o = nat[order]
-    start = np.minimum.reduceat(np.where(nat_o, big, t_o), starts) if n else t_o
-    end = np.maximum.reduceat(t_o, starts) if n else t_o  # NaT is the smallest int64
-    first = order[starts] if n else order
+    t = np.asarray(times)
+    if t.dtype != np.dtype("datetime64[ns]"):
+        t = pd.to_datetime(pd.Series(times)).to_numpy("datetime64[ns]")
+    t = t.view(np.int64)[in_order]  # NaT is the smallest int64
+    if n:
+        nat = t == small
+        start = np.minimum.reduceat(np.where(nat, big, t) if nat.any() else t, starts)
+        end = np.maximum.reduceat(t, starts)
+        first = starts if order is None else order[starts]
+    else:
+        start = end = first = np.zeros(0, np.int64)
     site = site_codes[first].astype(np.int64)
     known_t = end >= start
     s = len(site_names)
@@ -384,19 +428,20 @@ def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarr
     camera_days = np.where(s_end >= s_start, (s_end - s_start) / DAY_NS, 0.0)
     tod = np.mod(start, DAY_NS) / DAY_NS * 2 * np.pi
     time_bin = np.where(known_t, time_bins(tod, n_grid), -1)
-    # One uint8 per (capture, class): bit 1 labels, bit 2 model.
-    code = np.zeros((n_groups, c), np.uint8)
-    every = np.arange(n)
-    _presence(labels, cap, every, code, 1)
+    # Each frame's classes as a bit mask; a capture's set is the OR of its frames' masks
+    # (one reduceat over frames in capture order), for labels and for the model.
+    lab_bits = _class_bits(labels, c)
     if accept is None:
-        _presence(model, cap, every, code, 2)
+        mod_bits = _class_bits(model, c)
     else:
         accept = np.asarray(accept, dtype=bool)
-        _presence(model, cap, np.flatnonzero(accept), code, 2)
-        _presence(labels, cap, np.flatnonzero(~accept), code, 2)
-    flat = _nonzero_bytes(code.reshape(-1))
-    g, k = np.divmod(flat, c)
-    kind = (code.reshape(-1)[flat] - 1).astype(np.int8)
+        mod_bits = np.where(accept[:, None], _class_bits(model, c), lab_bits)
+    if n:
+        lab_g = np.bitwise_or.reduceat(lab_bits[in_order], starts, axis=0)
+        mod_g = np.bitwise_or.reduceat(mod_bits[in_order], starts, axis=0)
+    else:
+        lab_g = mod_g = np.zeros((0, lab_bits.shape[1]), np.uint64)
+    g, k, kind = _bit_pairs(lab_g, mod_g)
     return CaptureTable(classes=list(classes), site=site, site_names=list(site_names),
                         camera_days=camera_days, time_bin=time_bin, pair_capture=g,
                         pair_class=k, pair_kind=kind, n_grid=n_grid)
@@ -414,17 +459,41 @@ def _cells(table: CaptureTable, axis_codes: np.ndarray, size: int) -> np.ndarray
 
 _NORMAL_FROM = 100  # Poisson(λ) drawn as round(N(λ, λ)) from here on (skewness <= 0.1;
 #                    every statistic sums many cells, so the tails are not affected)
+_TABLE_BITS = 16    # small counts: inverse-CDF table look-up on 2**16 equal quantile steps
+
+
+@functools.lru_cache(maxsize=1)
+def _poisson_quantiles() -> np.ndarray:
+    """``Q[λ, j]``: the Poisson(λ) quantile at ``(j + 0.5) / 2**16`` for λ = 0 .. 99, int16.
+
+    A draw is ``Q[λ, U]`` with U uniform on 0 .. 2**16 - 1: the exact inverse-CDF draw of a
+    uniform rounded to 1/65536 (CDF error below 1e-5), several times faster than
+    ``Generator.poisson`` (whose small-λ sampler loops per draw)."""
+    m = 1 << _TABLE_BITS
+    u = (np.arange(m) + 0.5) / m
+    lam = np.arange(_NORMAL_FROM, dtype=np.float64)
+    k = np.arange(int(_NORMAL_FROM + 12 * np.sqrt(_NORMAL_FROM) + 20))
+    cdf = special.pdtr(k[None, :], lam[:, None])  # P(X <= k), shape (λ, K)
+    out = np.empty((len(lam), m), np.int16)
+    for i in range(len(lam)):
+        out[i] = np.searchsorted(cdf[i], u, side="left")
+    return out
 
 
 def _poisson(cells: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Poisson(count) draws per cell and resample: shape cells.shape + (R,), zeros kept zero;
-    large counts use the normal approximation (an order of magnitude faster)."""
+    counts below 100 by table look-up, larger ones by the normal approximation."""
     out = np.zeros(cells.shape + (n_resamples,), np.int32)
     flat = out.reshape(-1, n_resamples)
     lam = cells.reshape(-1)
     small = np.flatnonzero((lam > 0) & (lam < _NORMAL_FROM))
     large = np.flatnonzero(lam >= _NORMAL_FROM)
-    flat[small] = rng.poisson(lam[small, None], size=(len(small), n_resamples))
+    if len(small):
+        small = small[np.argsort(lam[small], kind="stable")]  # look-ups stay in one λ's row
+        table = _poisson_quantiles()
+        u = rng.integers(0, 1 << _TABLE_BITS, size=(len(small), n_resamples), dtype=np.int32)
+        u += (lam[small, None] << _TABLE_BITS).astype(np.int32)
+        flat[small] = table.reshape(-1)[u]
     if len(large):
         z = rng.standard_normal((len(large), n_resamples), dtype=np.float32)
         mu = lam[large, None].astype(np.float32)
@@ -584,6 +653,28 @@ def ecology_summary(table: CaptureTable, *, species: list[str] | None = None,
     return {"per_species": rows, "per_site": per_site, "n_captures": int(len(table)),
             "n_sites": n_sites, "camera_days": float(total_days), "effort_note": EFFORT_NOTE,
             "tolerance": tolerance}
+
+
+def activity_curves(table: CaptureTable, species: str) -> pd.DataFrame:
+    """Time-of-day kernel densities of a species' labelled and predicted captures.
+
+    The von Mises kernels of the overlap estimate (bandwidth of :func:`concentration`), per
+    hour, at the ``n_grid`` bin centres of the 24 h circle.
+
+    Returns
+    -------
+    DataFrame
+        ``hour, labels, model`` (each density integrates to 1 over 24 h; NaN when the
+        sample is empty or degenerate).
+    """
+    if species not in table.classes:
+        raise EcologyError(f"ecology: unknown species {species!r}; classes: {table.classes}")
+    k = table.classes.index(species)
+    cells = _cells(table, table.time_bin, table.n_grid)[k].astype(np.float64)  # (G, 3)
+    hist = np.stack([cells[:, 0] + cells[:, 2], cells[:, 1] + cells[:, 2]])
+    dens = kde_on_grid(hist, concentration(hist)) * 2 * np.pi / 24  # per radian -> per hour
+    hour = (np.arange(table.n_grid) + 0.5) * 24 / table.n_grid
+    return pd.DataFrame({"hour": hour, "labels": dens[0], "model": dens[1]})
 
 
 def ecology(*, captures, sites, times, labels: np.ndarray, model: np.ndarray,

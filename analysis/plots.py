@@ -315,6 +315,102 @@ def compare_f1_figure(comparison: dict, *, title: str | None = None) -> go.Figur
     return fig
 
 
+def _ci_error(values: np.ndarray, cis) -> dict:
+    ci = np.array([[np.nan, np.nan] if v is None or v[0] is None else v for v in cis], float)
+    values = np.asarray(values, dtype=float)
+    return {"type": "data", "symmetric": False, "array": ci[:, 1] - values,
+            "arrayminus": values - ci[:, 0], "thickness": 1}
+
+
+def seen_unseen_figure(gen: dict, *, title: str | None = None) -> go.Figure:
+    """Macro F1 and accuracy at seen and unseen sites with their intervals, from
+    :func:`analysis.generalisation.generalisation`."""
+    groups = [g for g in ("seen", "unseen") if gen[g]["n"]]
+    f1 = [gen[g]["macro_f1"] for g in groups]
+    fig = go.Figure(go.Bar(
+        x=[f"{g} ({gen[g]['n']:,} images)" for g in groups], y=f1, name="macro F1",
+        marker_color=["#3b75af" if g == "seen" else "#e67e22" for g in groups],
+        error_y=_ci_error(f1, [gen[g]["macro_f1_ci"] for g in groups]),
+        hovertemplate="%{x}: macro F1 %{y:.3f}<extra></extra>"))
+    fig.update_layout(title=title or "Seen vs unseen camera sites", font=_FONT,
+                      yaxis={"range": [0, 1.02], "title": "macro F1"}, showlegend=False)
+    return fig
+
+
+def site_scores_figure(per_site: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """Per-site macro F1 with intervals (``site, seen, n, macro_f1, macro_f1_ci``), worst on
+    top; seen sites blue, unseen orange."""
+    df = per_site[per_site["site"].notna()].iloc[::-1]
+    colors = np.where(df["seen"].astype(bool), "#3b75af", "#e67e22")
+    fig = go.Figure(go.Scatter(
+        x=df["macro_f1"], y=df["site"].astype(str), mode="markers",
+        marker={"color": colors, "size": 9}, error_x=_ci_error(df["macro_f1"], df["macro_f1_ci"]),
+        customdata=df[["n"]].to_numpy(),
+        hovertemplate="%{y}: macro F1 %{x:.3f}<br>images %{customdata[0]:,}<extra></extra>"))
+    fig.update_layout(title=title or "Macro F1 per site (blue seen, orange unseen)", font=_FONT,
+                      height=max(300, 18 * len(df) + 80), xaxis={"range": [0, 1.02],
+                                                                  "title": "macro F1"},
+                      yaxis={"type": "category"}, margin={"l": 110, "r": 30, "t": 50, "b": 40})
+    return fig
+
+
+def certified_coverage_figure(per_class: pd.DataFrame, *, title: str | None = None
+                              ) -> go.Figure:
+    """Per-class coverage with certified and with point-estimate thresholds, side by side
+    (``class, coverage, point_coverage`` of :func:`analysis.certify.certify`'s rows)."""
+    df = per_class.sort_values("point_coverage", kind="stable")
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=df["coverage"], y=df["class"], orientation="h", name="certified",
+                         marker_color="#3b75af",
+                         hovertemplate="%{y}: %{x:.1%} certified<extra></extra>"))
+    fig.add_trace(go.Bar(x=df["point_coverage"], y=df["class"], orientation="h",
+                         name="point estimate", marker_color="#b0c4de",
+                         hovertemplate="%{y}: %{x:.1%} point estimate<extra></extra>"))
+    fig.update_layout(title=title or "Share of each class's predictions auto-labelled",
+                      font=_FONT, barmode="group", height=max(300, 26 * len(df) + 80),
+                      xaxis={"range": [0, 1.02], "title": "coverage", "tickformat": ".0%"},
+                      yaxis={"type": "category"}, margin={"l": 130, "r": 30, "t": 50, "b": 40})
+    return fig
+
+
+def activity_figure(curves: pd.DataFrame, *, species: str, overlap: float | None = None,
+                    title: str | None = None) -> go.Figure:
+    """Time-of-day densities of a species' labelled and predicted captures (``hour, labels,
+    model``, e.g. :func:`analysis.ecology.activity_curves`), both curves drawn."""
+    fig = go.Figure()
+    for col, colour, dash in (("labels", "#3b75af", "solid"), ("model", "#e67e22", "dash")):
+        fig.add_trace(go.Scatter(x=curves["hour"], y=curves[col], mode="lines", name=col,
+                                 line={"color": colour, "dash": dash},
+                                 hovertemplate=f"{col} %{{x:.1f}} h: %{{y:.3f}}<extra></extra>"))
+    heading = title or f"Activity of {species}"
+    if overlap is not None:
+        heading += f" (overlap {overlap:.3f})"
+    fig.update_layout(title=heading, font=_FONT,
+                      xaxis={"range": [0, 24], "title": "time of day (h)", "dtick": 3},
+                      yaxis={"title": "density (per hour)", "rangemode": "tozero"})
+    return fig
+
+
+def site_difference_figure(rows: pd.DataFrame, *, species: str, title: str | None = None
+                           ) -> go.Figure:
+    """RAI (captures per 100 camera-days) of the model minus the labels per site, with
+    intervals (``site, rai_diff, rai_diff_ci, captures_labels, captures_model``)."""
+    df = rows[rows["rai_diff"].notna()].sort_values("rai_diff", kind="stable")
+    colors = np.where(df["rai_diff"] < 0, "#c0392b", "#27ae60")
+    fig = go.Figure(go.Bar(
+        x=df["rai_diff"], y=df["site"].astype(str), orientation="h", marker_color=colors,
+        error_x=_ci_error(df["rai_diff"], df["rai_diff_ci"]),
+        customdata=df[["captures_labels", "captures_model"]].to_numpy(),
+        hovertemplate="%{y}: %{x:+.2f} per 100 camera-days<br>captures labels "
+                      "%{customdata[0]:,}, model %{customdata[1]:,}<extra></extra>"))
+    fig.add_vline(x=0, line_color="grey")
+    fig.update_layout(title=title or f"{species}: RAI difference per site (model - labels)",
+                      font=_FONT, height=max(300, 18 * len(df) + 80),
+                      xaxis={"title": "captures per 100 camera-days, model - labels"},
+                      yaxis={"type": "category"}, margin={"l": 110, "r": 30, "t": 50, "b": 40})
+    return fig
+
+
 def figure_html(fig: go.Figure, *, include_plotlyjs: bool = True) -> str:
     """A figure as an HTML fragment for a self-contained page (no network).
 

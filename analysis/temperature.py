@@ -184,7 +184,7 @@ def _ece_pair(probs_before, probs_after, labels, classes, n_bins):
 def calibration_fit(val_scores: np.ndarray, val_labels: np.ndarray, eval_scores: np.ndarray,
                     eval_labels: np.ndarray, *, classes: list[str], kind: str = "probs",
                     eval_captures: np.ndarray | None = None, n_bins: int = 15,
-                    max_rows: int | None = 500_000) -> dict:
+                    max_rows: int | None = 500_000, temperature: float | None = None) -> dict:
     """Fit T on validation, apply it to the evaluated split, ECE before and after.
 
     Parameters
@@ -204,6 +204,9 @@ def calibration_fit(val_scores: np.ndarray, val_labels: np.ndarray, eval_scores:
     n_bins : int
     max_rows : int, optional
         Passed to :func:`fit_temperature`.
+    temperature : float, optional
+        A temperature fitted before on the same validation rows (e.g. stored beside the run):
+        used as is, no fit.
 
     Returns
     -------
@@ -212,7 +215,8 @@ def calibration_fit(val_scores: np.ndarray, val_labels: np.ndarray, eval_scores:
         ``per_class``: list of ``{class, ece_before, ece_after}``; with captures also
         ``capture_level``: ``{n, ece_before, ece_after}``. JSON-ready.
     """
-    t = fit_temperature(val_scores, val_labels, kind=kind, max_rows=max_rows)
+    t = (float(temperature) if temperature is not None
+         else fit_temperature(val_scores, val_labels, kind=kind, max_rows=max_rows))
     logits = as_logits(eval_scores, kind=kind)
     labels = np.asarray(eval_labels)
     before = softmax_t(logits, 1.0)

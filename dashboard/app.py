@@ -26,6 +26,8 @@ PAGES = [
     ("cooccurrence", "Co-occurrence", ":material/join_inner:"),
     ("sequences", "Sequences", ":material/view_carousel:"),
     ("calibration", "Calibration & automation", ":material/tune:"),
+    ("generalisation", "Generalisation", ":material/travel_explore:"),
+    ("ecology", "Ecology impact", ":material/forest:"),
     ("compare", "Compare runs", ":material/compare_arrows:"),
     ("empty_filter", "Empty filter", ":material/filter_alt:"),
     ("embedding_map", "Embedding map", ":material/scatter_plot:"),

@@ -240,6 +240,22 @@ def slice_options(paths: Sequence[str | Path]) -> dict[str, list]:
     return _slice_options_cached(tuple(stamp(p) for p in paths))
 
 
+def train_sites(view: "ViewState") -> tuple[list[str] | None, str | None]:
+    """The sites the view's run trained on and their source
+    (``analysis.decision.run_train_sites``); ``(None, None)`` for an imported run."""
+    run_dir = Path(view.run_path)
+    split_file = run_dir / "split.parquet"
+    return _train_sites_cached(tuple(stamp(p) for p in view.dataset_paths), str(run_dir),
+                               _run_stamp(run_dir), stamp(split_file))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _train_sites_cached(ds: tuple, run_dir: str, run_st: tuple, split_st: Stamp):
+    from analysis.decision import run_train_sites
+
+    return run_train_sites(_load_run_cached(run_dir, run_st), _load_dataset_cached(ds))
+
+
 # --- corrections and eval sets --------------------------------------------------------------
 
 def corrections(paths: Sequence[str | Path]) -> Any:
@@ -406,6 +422,26 @@ def _evalset_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None,
     if ev is not full:
         ev.origin = (full.origin, kwargs, level)
     return ev
+
+
+def calibrated_evalset(view: "ViewState", temperature: float | None, *,
+                       level: str = "image") -> "EvalSet":
+    """The view's ``EvalSet`` with a fitted temperature applied (None: as is), at ``level``
+    (``analysis.decision.calibrated_level``); cached like ``evalset``."""
+    if temperature is None:
+        return evalset(view, level=level)
+    ds, run_dir, run_st, fix = _view_key(view, view.run)
+    return _calibrated_cached(ds, run_dir, run_st, fix, _slice_key(view), float(temperature),
+                              level)
+
+
+@st.cache_resource(show_spinner="Applying the fitted temperature…", max_entries=8)
+def _calibrated_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None,
+                       kwargs: tuple, temperature: float, level: str) -> "EvalSet":
+    from analysis.decision import calibrated_level
+
+    return calibrated_level(_evalset_cached(ds, run_dir, run_st, fix, kwargs, "image"),
+                            temperature, level=level)
 
 
 def targets(view: "ViewState", *, run: str | None = None,

@@ -668,6 +668,48 @@ def _load_cached(run_dir: Path, stamp: Stamp) -> Run:
                image_ids=ids, probs=probs, split=split, embedding=embedding)
 
 
+#: Optional files beside the run: the training split of every image the model saw (written by
+#: ``training.predict``) and the fitted temperature (written by ``analysis.decision``).
+SPLIT_TABLE = "split.parquet"
+CALIBRATION = "calibration.json"
+
+
+def read_split_table(run_dir: str | Path) -> pd.Series | None:
+    """``image_id -> split`` from the run's ``split.parquet``, or None when it has none.
+
+    Raises
+    ------
+    PredictionsError
+        The file exists but lacks an ``image_id`` or ``split`` column.
+    """
+    path = Path(run_dir) / SPLIT_TABLE
+    if not path.is_file():
+        return None
+    table = pd.read_parquet(path)
+    for column in ("image_id", "split"):
+        if column not in table.columns:
+            raise _fail(path, column, f"missing; columns are {list(table.columns)}")
+    return pd.Series(table["split"].astype(str).to_numpy(),
+                     index=pd.Index(table["image_id"].astype(str), name="image_id"),
+                     name="split")
+
+
+def read_calibration(run_dir: str | Path) -> dict | None:
+    """The run's ``calibration.json`` (a dict), or None when absent or unreadable."""
+    path = Path(run_dir) / CALIBRATION
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_calibration(run_dir: str | Path, record: dict) -> Path:
+    """Write ``calibration.json`` beside the run, atomically."""
+    return atomic_write(Path(run_dir) / CALIBRATION, json.dumps(record, indent=1,
+                                                                allow_nan=False))
+
+
 def list_runs(runs_dir: str | Path) -> list[Path]:
     """Run folders (with both ``manifest.json`` and ``predictions.parquet``) under ``runs_dir``.
 

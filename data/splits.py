@@ -3,6 +3,8 @@
 Frames of one capture are near-duplicates and one site's background recurs in all its images,
 so a random image split over-states accuracy. ``split_images`` assigns whole groups
 (``location`` or ``seq_id``) to splits; ``find_overlaps`` checks any given split for leaks.
+``by="image"`` is the original project's random image split (Norouzzadeh et al. 2018): it
+leaks on purpose, so the Generalisation page can show how much such a split flatters a model.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 SPLIT_NAMES = ("train", "val", "test")
-GROUP_COLUMNS = {"location": "location", "sequence": "seq_id"}
+GROUP_COLUMNS = {"location": "location", "sequence": "seq_id", "image": "image_id"}
 _NO_GROUP = "\x00unknown"  # images without a site/capture form one group of their own
 
 
@@ -39,8 +41,10 @@ def split_images(images: pd.DataFrame, *, by: str = "location",
     ----------
     images : DataFrame
         ``Dataset.images`` (needs ``image_id`` and ``location`` or ``seq_id``).
-    by : {"location", "sequence"}
-        Keep whole camera sites, or whole captures, in one split.
+    by : {"location", "sequence", "image"}
+        Keep whole camera sites, or whole captures, in one split; ``image``: every image on
+        its own (a random image split: frames of one capture and every site land on both
+        sides, the leak the other two prevent).
     fractions : sequence of float
         Target share of *images* per split (train, val[, test]); sums to 1.
     seed : int
@@ -63,6 +67,8 @@ def split_images(images: pd.DataFrame, *, by: str = "location",
     >>> s = split_images(imgs, by="location", fractions=(0.5, 0.5), seed=0)
     >>> s["a"] == s["b"]
     True
+    >>> split_images(imgs, by="image", fractions=(0.5, 0.5), seed=0).value_counts().to_dict()
+    {'train': 2, 'val': 2}
     """
     if by not in GROUP_COLUMNS:
         raise ValueError(f"by must be one of {sorted(GROUP_COLUMNS)}, got {by!r}")

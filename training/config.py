@@ -103,8 +103,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--clip-grad-norm", type=float, default=d.clip_grad_norm)
     p.add_argument("--patience", type=int, default=d.patience,
                    help="early stopping: epochs without a better val macro-F1, per stage")
-    p.add_argument("--split", choices=("location", "sequence"), default=d.split,
-                   help="keep whole sites or whole captures on one side of the split")
+    p.add_argument("--split", choices=("location", "sequence", "image"), default=d.split,
+                   help="keep whole sites or whole captures on one side of the split; image: "
+                        "the original project's random image split (leaks sites and captures)")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     p.add_argument("--empty-keep", type=float, default=d.empty_keep,

@@ -23,6 +23,8 @@ import pandas as pd
 from analysis import calibration, confusion, coverage, metrics
 from analysis.compare import compare
 from analysis.cooccurrence import cooccurrence, rank_pairs
+from analysis.decision import (certified_automation, ecology_report, fit_run_temperature,
+                               generalisation_report, run_train_sites)
 from analysis.evalset import (EvalSet, Policy, at_level, build_evalset, label_space_summary,
                               select_split, targets)
 from analysis.ranking import label_issues, top_losses
@@ -43,6 +45,9 @@ SLICE_DIMENSIONS = {"site": "location", "season": "season", "day_night": "day_ni
 TOP_PAIRS = 20
 #: Top losses kept in the report when every suspect is asked for (``k=None``).
 TOP_LOSSES = 100
+#: Precision the ``certified_automation`` block certifies (and the ecology's "model where
+#: certified" variant uses).
+CERTIFY_TARGET = 0.95
 #: Fixed and broken image ids kept in the ``comparison`` block (all of them would make the
 #: JSON as large as the dataset).
 COMPARISON_EXAMPLES = 20
@@ -97,6 +102,9 @@ class ReportContext:
     mapping: Any = None
     score_unknown: bool = False
     taxon_level: str = "label"
+    full: EvalSet | None = None           # every prediction (the calibration fit's val rows)
+    train_sites_file: str | None = None   # --train-sites, for imported runs
+    store_calibration: bool = True        # write the fitted temperature beside the run
 
     @cached_property
     def targets(self) -> tuple[np.ndarray, np.ndarray]:
@@ -110,6 +118,10 @@ class ReportContext:
     @cached_property
     def suspects(self) -> pd.DataFrame:
         return suspects(self.ev, empty_class=self.empty_class)
+
+    @cached_property
+    def certification(self) -> dict:
+        return certified_automation(self.ev, target=CERTIFY_TARGET)
 
 
 def run_summary(ev: EvalSet, run, *, split: str | None) -> dict:
@@ -220,6 +232,24 @@ def _comparison(ctx: ReportContext) -> dict | None:
             "broken_examples": out["broken"][:COMPARISON_EXAMPLES]}
 
 
+def _generalisation(ctx: ReportContext) -> dict | None:
+    sites, source = run_train_sites(ctx.run, ctx.dataset, train_sites_file=ctx.train_sites_file)
+    if sites is None:
+        log.warning("no training sites (no split.parquet, no train rows, no --train-sites): "
+                    "generalisation left out")
+        return None
+    return generalisation_report(ctx.ev, train_sites=sites, source=source, policy=ctx.policy,
+                                 n_resamples=ctx.n_resamples)
+
+
+def _calibration_fit(ctx: ReportContext) -> dict | None:
+    out = fit_run_temperature(ctx.full if ctx.full is not None else ctx.ev, ctx.ev,
+                              run_dir=ctx.run.path, store=ctx.store_calibration)
+    if out is None:
+        log.warning("no validation split: calibration_fit left out")
+    return out
+
+
 #: JSON key -> builder, in the key order of the report.
 BUILDERS: dict[str, Callable[[ReportContext], Any]] = {
     "run": lambda ctx: run_summary(ctx.ev, ctx.run, split=ctx.split),
@@ -241,6 +271,11 @@ BUILDERS: dict[str, Callable[[ReportContext], Any]] = {
     "coverage": lambda ctx: coverage.coverage_curve(ctx.ev, policy=ctx.policy),
     "automation": lambda ctx: coverage.automation_summary(ctx.ev, targets_=TARGET_PRECISIONS,
                                                           policy=ctx.policy),
+    "generalisation": _generalisation,
+    "certified_automation": lambda ctx: ctx.certification,
+    "calibration_fit": _calibration_fit,
+    "ecology": lambda ctx: ecology_report(ctx.ev, certification=ctx.certification,
+                                          n_resamples=ctx.n_resamples),
     "comparison": _comparison,
 }
 
@@ -249,7 +284,9 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
                  policy: Policy = "set", aggregation: str = "mean", n_resamples: int = 200,
                  empty_class: str | None = "empty", k: int | None = 100,
                  corrections: pd.DataFrame | None = None, mapping: Any = None,
-                 score_unknown: bool = False, taxon_level: str = "label") -> dict:
+                 score_unknown: bool = False, taxon_level: str = "label",
+                 train_sites_file: str | Path | None = None,
+                 store_calibration: bool = True) -> dict:
     """Every diagnostic of a run, JSON-ready.
 
     Parameters
@@ -280,17 +317,24 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
         them out; ``label_space`` counts them either way).
     taxon_level : {"label", "species", "genus", "family", "order", "class"}
         Every metric section at this level (:func:`analysis.evalset.at_level`).
+    train_sites_file : path, optional
+        Sites the model trained on (one per line, or a CSV with a ``site``/``location``
+        column), for imported runs without ``split.parquet``.
+    store_calibration : bool
+        Write the fitted temperature to the run's ``calibration.json``.
 
     Returns
     -------
     dict
         Keys ``run, policy, label_space, image_level, sequence_level, frame_accuracy, slices,
         most_confused, confusion, cooccurrence, sequence_suspects, label_issues, top_losses,
-        calibration, coverage, automation`` and, with ``compare_run``, ``comparison``; see
+        calibration, coverage, automation, generalisation, certified_automation,
+        calibration_fit, ecology`` and, with ``compare_run``, ``comparison``; see
         docs/formats.md ("The report").
     """
-    ev_label = select_split(build_evalset(dataset, run, corrections=corrections,
-                                          mapping=mapping, score_unknown=score_unknown), split)
+    full = build_evalset(dataset, run, corrections=corrections, mapping=mapping,
+                         score_unknown=score_unknown)
+    ev_label = select_split(full, split)
     ev = at_level(ev_label, taxon_level)
     if len(ev) == 0:
         raise ValueError(f"{run.path}: no prediction of a labelled dataset image to evaluate")
@@ -301,7 +345,9 @@ def build_report(dataset, run, *, compare_run=None, split: str | None = None,
                         aggregation=aggregation, n_resamples=n_resamples,
                         empty_class=empty_class, k=k, compare_run=compare_run,
                         corrections=corrections, ev_label=ev_label, mapping=mapping,
-                        score_unknown=score_unknown, taxon_level=taxon_level)
+                        score_unknown=score_unknown, taxon_level=taxon_level, full=full,
+                        train_sites_file=None if train_sites_file is None
+                        else str(train_sites_file), store_calibration=store_calibration)
     wanted = set(section_keys())
     report = {}
     for key, build in BUILDERS.items():

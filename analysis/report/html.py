@@ -332,13 +332,102 @@ def _story(rep: dict, page: Page) -> list[str]:
     return parts
 
 
+def _generalisation(rep: dict, page: Page) -> list[str]:
+    gen = rep["generalisation"]
+    cards = [(f"{gen[g]['macro_f1']:.3f}" if gen[g]["n"] else "–",
+              f"macro F1, {g} sites ({gen[g]['n']:,} images)" + _ci(gen[g]["macro_f1_ci"]))
+             for g in ("seen", "unseen")]
+    parts = [_cards(cards),
+             _note(f"{gen['n_train_sites']:,} training sites, from "
+                   f"{_esc(gen['train_sites_source'])}.")]
+    if gen["all_unseen"]:
+        sp = gen["site_spread"]
+        parts.append(_note(
+            f"Every evaluated site is unseen (a split by location): no gap to measure. Macro "
+            f"F1 over {sp['n_sites']} sites: median {_fmt(sp['median'], '.3f')}, quartiles "
+            f"{_fmt(sp['q25'], '.3f')}–{_fmt(sp['q75'], '.3f')}, range "
+            f"{_fmt(sp['min'], '.3f')}–{_fmt(sp['max'], '.3f')}."))
+    else:
+        parts.append(page.fig(plots.seen_unseen_figure(gen)))
+        gaps = [r for r in gen["per_class_gap"] if r["gap"] is not None][:15]
+        parts.append(_table(gaps, [("class", "class", ""), ("f1_seen", "F1 seen", ".3f"),
+                                   ("f1_unseen", "F1 unseen", ".3f"), ("gap", "gap", "+.3f"),
+                                   ("support_unseen", "support unseen", ",")]))
+    parts.append(_table(gen["per_site"][:20], [
+        ("site", "site (worst first)", ""), ("seen", "seen", ""), ("n", "images", ","),
+        ("accuracy", "accuracy", ".3f"), ("macro_f1", "macro F1", ".3f"),
+        ("macro_f1_ci", "95 % interval", "ci")]))
+    return parts
+
+
+def _certified_automation(rep: dict, page: Page) -> list[str]:
+    cert = rep["certified_automation"]
+    cap = cert.get("capture_level") or {}
+    rows = [r for r in cert["per_class"] if r["n_predicted"]]
+    parts = [_cards([(_pct(cert["coverage"]), "auto-labelled, certified thresholds"),
+                     (_pct(cert["coverage_point"]), "auto-labelled, point estimates"),
+                     (_pct(cap.get("coverage")), "captures auto-labelled, certified")]),
+             page.fig(plots.certified_coverage_figure(
+                 _frame(rows, ["coverage", "point_coverage"])))]
+    parts.append(_table(rows, [
+        ("class", "class", ""), ("threshold", "certified threshold", ".3f"),
+        ("precision_lower_bound", "precision lower bound", ".3f"),
+        ("coverage", "coverage", ".1%"), ("n_accepted", "accepted", ","),
+        ("point_threshold", "point threshold", ".3f"), ("point_coverage", "point coverage", ".1%"),
+        ("captures_needed", "captures needed", ",")]))
+    if cert["uncertifiable"]:
+        parts.append(_note("Cannot be certified at "
+                           f"{cert['target_precision']:.0%}: {_esc(', '.join(cert['uncertifiable']))}"
+                           " (captures needed: labelled captures at the observed precision)."))
+    return parts
+
+
+def _calibration_fit(rep: dict, page: Page) -> list[str]:
+    fit = rep["calibration_fit"]
+    cap = fit.get("capture_level") or {}
+    rows = sorted(fit["per_class"], key=lambda r: -(r["ece_before"] or 0))[:15]
+    return [_cards([(f"{fit['temperature']:.3f}", f"temperature (fitted on {fit['n_fit']:,} "
+                                                   "validation images)"),
+                    (f"{fit['ece_before']:.4f} → {fit['ece_after']:.4f}", "ECE, images"),
+                    (f"{_fmt(cap.get('ece_before'), '.4f')} → {_fmt(cap.get('ece_after'), '.4f')}",
+                     "ECE, captures (mean frame logits)")]),
+            _table(rows, [("class", "class", ""), ("ece_before", "ECE before", ".4f"),
+                          ("ece_after", "ECE after", ".4f")])]
+
+
+def _ecology(rep: dict, page: Page) -> list[str]:
+    eco = rep["ecology"]
+    cols = [("species", "species", ""), ("captures_labels", "captures (labels)", ","),
+            ("captures_model", "captures (model)", ","), ("captures_bias", "bias", "+.1%"),
+            ("captures_bias_ci", "95 % interval", "ci"),
+            ("occupancy_labels", "occupancy (labels)", ".2f"),
+            ("occupancy_model", "occupancy (model)", ".2f"), ("overlap", "activity overlap", ".3f"),
+            ("overlap_ci", "95 % interval", "ci"), ("flagged", "flagged", "")]
+    parts = [_note(_esc(f"{eco['n_captures']:,} captures at {eco['n_sites']} sites; "
+                        f"{eco['effort_note']}.")),
+             _table(eco["per_species"][:25], cols)]
+    cert = eco.get("certified")
+    if cert:
+        parts.append(f"<h3>Model where certified ({cert['target_precision']:.0%}), people "
+                     f"elsewhere: {_pct(cert['share_model'])} of images labelled by the "
+                     "model</h3>")
+        parts.append(_table(cert["per_species"][:25], cols))
+    site = eco["per_site"]
+    if site["species"] is not None and site["rows"]:
+        parts.append(page.fig(plots.site_difference_figure(
+            _frame(site["rows"], ["rai_diff"]), species=site["species"])))
+    return parts
+
+
 #: Section name -> renderer ``(report, page) -> list of HTML parts``.
 RENDERERS: dict[str, Callable[[dict, Page], list[str]]] = {
     "summary": _summary, "story": _story, "label_space": _label_space, "per_class": _per_class,
     "slices": _slices,
     "confusion": _confusion, "captures": _captures, "cooccurrence": _cooccurrence,
     "label_issues": _label_issues, "top_losses": _top_losses, "calibration": _calibration,
-    "automation": _automation, "comparison": _comparison,
+    "automation": _automation, "generalisation": _generalisation,
+    "certified_automation": _certified_automation, "calibration_fit": _calibration_fit,
+    "ecology": _ecology, "comparison": _comparison,
 }
 
 

@@ -78,6 +78,22 @@ SECTIONS: tuple[Section, ...] = (
             intro="Accept the model's label when its confidence reaches a per-class threshold "
                   "chosen for the target precision; 96.6 % is the volunteers' accuracy "
                   "(Norouzzadeh et al. 2018)."),
+    Section("generalisation", "Seen and unseen camera sites", ("generalisation",),
+            intro="Images at sites the model trained on (seen) against new sites (unseen), "
+                  "with capture-bootstrap 95 % intervals; a random image split that shares "
+                  "sites between training and test flatters a model (Beery et al. 2018)."),
+    Section("certified_automation", "Certified automation", ("certified_automation",),
+            intro="Per-class thresholds whose one-sided 95 % lower confidence bound of "
+                  "precision (frames of one capture counted once) reaches the target, next to "
+                  "point-estimate thresholds, which miss the target on new data about half "
+                  "the time."),
+    Section("calibration_fit", "Fitted calibration", ("calibration_fit",),
+            intro="Temperature scaling fitted on the validation split (negative "
+                  "log-likelihood); ECE on the evaluated images before and after."),
+    Section("ecology", "Ecology impact", ("ecology",),
+            intro="Per species, captures, naive occupancy and activity overlap from the labels "
+                  "against the model (arg-max); 95 % capture-bootstrap intervals; species "
+                  "whose bias exceeds 5 % are flagged."),
     Section("comparison", "Comparison with {comparison[baseline]}", ("comparison",)),
 )
 

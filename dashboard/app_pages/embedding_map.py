@@ -42,9 +42,9 @@ colour = state.url_widget(st.segmented_control, "Colour by", COLOURS, key="emb_c
 fig = loaders.cached_figure(view, map_figure, ev, xy, colour, policy=view.policy)
 st.caption(f"{len(ev):,} image(s) · drag a box or draw a lasso to select (the selection counts "
            "every image inside, drawn or not) · click a point for more like it")
-event = st.plotly_chart(fig, key="emb_map", on_select="rerun",
-                        selection_mode=("points", "box", "lasso"), width="stretch",
-                        config={"displaylogo": False})
+event = components.figure(fig, "embedding_map", key="emb_map", on_select="rerun",
+                          selection_mode=("points", "box", "lasso"), width="stretch",
+                          config={"displaylogo": False})
 try:
     rows, clicked = selection_rows(event.selection if event else None, xy)
 except EmbeddingError as exc:

@@ -54,9 +54,9 @@ for level, (c1, c2) in (("image", cols[:2]), ("capture", cols[2:])):
 
 level = "capture" if view.level == "sequence" else "image"
 curve = loaders.cached_table(view, filter_curve, score, animal, seq_id=seq, level=level)
-st.plotly_chart(empty_filter_figure(curve, threshold=threshold, x_title=f"threshold on {source}",
-                                    title=f"Empty-image filter ({level} level)"),
-                config={"displayModeBar": False})
+components.figure(empty_filter_figure(curve, threshold=threshold, x_title=f"threshold on {source}",
+                                      title=f"Empty-image filter ({level} level)"),
+                  "empty_filter", config={"displayModeBar": False})
 
 st.subheader("Where the lost animals come from")
 table = loaders.cached_table(view, lost_breakdown, score, ev.labels, ev.classes, ev.meta,

@@ -65,13 +65,17 @@ def test_sequences_suspects_as_capture_strips(page, open_page, screenshot):
 
 def test_calibration_volunteer_target(page, open_page, wait_idle, screenshot):
     open_page(page, "calibration")
-    page.get_by_text("Expected calibration error").wait_for()
+    page.get_by_text("Fitted temperature", exact=True).wait_for()
     _no_exception(page)
+    assert "Auto-labelled images, certified" in _main(page)
     page.get_by_text("96.6 % (volunteers)", exact=True).first.click()
     wait_idle(page)
     _no_exception(page)
     assert _query(page)["cal_target"] == ["0.966"]
-    assert "Per-class thresholds for 96.6 % (volunteers) precision" in _main(page)
+    page.get_by_text("Point estimate", exact=True).first.click()  # one click away
+    wait_idle(page)
+    _no_exception(page)
+    assert "still need a person" in _main(page)
     screenshot(page, "calibration-volunteers")
 
 

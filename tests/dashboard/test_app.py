@@ -109,5 +109,6 @@ def test_navigation_lists_existing_pages_in_order():
     app_module = importlib.import_module("dashboard.app")  # main() runs only as a script
     stems = [s for s, _, _ in app_module.PAGES]
     assert stems[:4] == list(MY_PAGES)
-    assert stems[4:] == ["cooccurrence", "sequences", "calibration", "compare", "empty_filter",
-                         "embedding_map", "try_model", "relabel", "story"]
+    assert stems[4:] == ["cooccurrence", "sequences", "calibration", "generalisation",
+                         "ecology", "compare", "empty_filter", "embedding_map", "try_model",
+                         "relabel", "story"]

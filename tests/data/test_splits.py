@@ -103,3 +103,18 @@ def test_split_on_the_real_slice(serengeti_slice):
     split = split_images(ds.images, by="sequence", fractions=(0.5, 0.25, 0.25), seed=0)
     assert find_overlaps(ds.images, split)["seq_id"] == []
     assert split.groupby(ds.images["seq_id"].to_numpy(), observed=True).nunique().max() == 1
+
+
+def test_random_image_split_leaks_sites_and_captures_as_the_original_project_did():
+    """``by="image"`` (the demo's leaky run): shares near the fractions, every image once,
+    and sites and captures on both sides (what the location split prevents)."""
+    imgs = _images(n_sites=6, n_seq=400, frames=3, seed=1)
+    split = split_images(imgs, by="image", fractions=(0.7, 0.15, 0.15), seed=0)
+    assert list(split.index) == list(imgs["image_id"])
+    share = split.value_counts(normalize=True)
+    assert share["train"] == pytest.approx(0.7, abs=0.05)
+    overlaps = find_overlaps(imgs, split)
+    assert len(overlaps["location"]) == 6           # every site in more than one split
+    assert len(overlaps["seq_id"]) > 50             # multi-frame captures split apart
+    assert split_images(imgs, by="image", seed=0).equals(split_images(imgs, by="image",
+                                                                      seed=0))
