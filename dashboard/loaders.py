@@ -430,17 +430,17 @@ def calibrated_evalset(view: "ViewState", temperature: float | None, *,
     (``analysis.decision.calibrated_level``); cached like ``evalset``."""
     if temperature is None:
         return evalset(view, level=level)
-    ds, run_dir, run_st, fix = _view_key(view, view.run)
-    return _calibrated_cached(ds, run_dir, run_st, fix, _slice_key(view), float(temperature),
+    return _calibrated_cached(*_view_key(view, view.run), _slice_key(view), float(temperature),
                               level)
 
 
 @st.cache_resource(show_spinner="Applying the fitted temperature…", max_entries=8)
 def _calibrated_cached(ds: tuple, run_dir: str, run_st: tuple, fix: tuple | None,
-                       kwargs: tuple, temperature: float, level: str) -> "EvalSet":
+                       mapping: tuple, kwargs: tuple, temperature: float,
+                       level: str) -> "EvalSet":
     from analysis.decision import calibrated_level
 
-    return calibrated_level(_evalset_cached(ds, run_dir, run_st, fix, kwargs, "image"),
+    return calibrated_level(_evalset_cached(ds, run_dir, run_st, fix, mapping, kwargs, "image"),
                             temperature, level=level)
 
 
