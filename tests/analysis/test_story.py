@@ -50,9 +50,14 @@ def test_steps_in_fixed_order_and_complete(demo_report):
     report, _ = demo_report
     story = build_story(report)
     keys = [s.key for s in story.steps]
-    assert keys == ["headline", "confusions", "cooccurrence", "inherited-labels", "automation"]
-    assert [s.key for s in story.skipped] == ["unseen-cameras", "ecology"]
-    assert "generalisation" in story.skipped[0].reason and "ecology" in story.skipped[1].reason
+    # The five core steps always, in order; the decision steps (unseen cameras, ecology) are
+    # told when the report gives them something to say, else skipped with a reason.
+    core = ["headline", "confusions", "cooccurrence", "inherited-labels", "automation"]
+    assert keys[:5] == core
+    told = keys[5:] + [s.key for s in story.skipped]
+    assert sorted(told) == ["ecology", "unseen-cameras"]
+    assert keys == sorted(keys, key=ORDER.index)
+    assert all(s.reason for s in story.skipped)
     for step in story.steps:
         assert step.title and step.headline.endswith(".") and step.figure and step.numbers
         assert step.key in ORDER and step.figure in report
@@ -244,9 +249,9 @@ def test_missing_sections_are_skipped_with_reasons(demo_report):
     cut = {k: v for k, v in report.items()
            if k not in ("most_confused", "frame_accuracy")}
     story = build_story(cut)
-    assert [s.key for s in story.steps] == ["headline", "cooccurrence", "automation"]
+    assert [s.key for s in story.steps][:3] == ["headline", "cooccurrence", "automation"]
     reasons = {s.key: s.reason for s in story.skipped}
-    assert set(reasons) == {"confusions", "inherited-labels", "unseen-cameras", "ecology"}
+    assert {"confusions", "inherited-labels"} <= set(reasons)
     assert "'most_confused'" in reasons["confusions"]
     assert "'frame_accuracy'" in reasons["inherited-labels"]
     # Present but with nothing to state: single-frame captures only.
