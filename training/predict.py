@@ -207,7 +207,7 @@ def build_parser() -> OneLineParser:
 
 def _check_args(args) -> None:
     check_inputs(dataset=args.dataset, images=args.images, batch_size=args.batch_size,
-                 workers=args.workers)
+                 workers=args.workers, out=args.out, other_inputs=[args.checkpoint])
     if not Path(args.checkpoint).is_file():
         raise ConfigError(f"--checkpoint: no such file: {args.checkpoint}")
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.curation.store import COLUMNS, DecisionStore
-from data.files import atomic_write
+from data.files import atomic_write, neutralise_csv_cell
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ def export_csv(store: DecisionStore, out: str | Path) -> Path:
     out = Path(out)
     if out.is_dir():
         out = out / "decisions.csv"
-    df = decisions_csv_frame(store)
+    # Spreadsheet formula injection (OWASP): curator names, reasons and ids are user text.
+    df = decisions_csv_frame(store).map(neutralise_csv_cell)
     path = atomic_write(out, write=lambda fh: df.to_csv(fh, index=False), text=True,
                         newline="")
     log.info("%d decisions -> %s", len(df), path)
