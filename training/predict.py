@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 SPLIT_FILE = "split.parquet"
 
 
+class NothingReadable(ConfigError):
+    """No image of the split could be read (the run folder written lists every one)."""
+
+
 def software_versions() -> dict:
     import timm
     import torchvision
@@ -167,6 +171,12 @@ def predict_run(model: torch.nn.Module, *, meta: dict, dataset: Dataset,
                                                     "from_cached_features":
                                                         feature_cache is not None},
                                      **(extra or {})})
+    if not len(out_.index):  # nothing readable: a run folder that lists every failure
+        write_run(out, manifest=manifest, image_ids=np.zeros(0, str),
+                  probs=np.zeros((0, len(meta["classes"])), np.float32), split="all")
+        raise NothingReadable(f"none of the {len(files)} images could be read; see "
+                              f"{out / 'manifest.json'} ('unreadable'), e.g. "
+                              f"{files[0]}: {unreadable[0]['reason'] if unreadable else '?'}")
     probs = out_.probs  # in checkpoint class order, which the manifest records
     emb = out_.embedding.astype(np.float16) if out_.embedding is not None else None
     return write_run(out, manifest=manifest, image_ids=ids[out_.index].astype(str), probs=probs,
