@@ -74,5 +74,5 @@ st.dataframe(table, hide_index=True, column_config={
     "ece": st.column_config.NumberColumn("ECE (one-vs-rest)", format="%.3f")})
 unreachable = table.loc[np.isnan(table["threshold"]), "class"].tolist()
 if unreachable:
-    st.caption(f"No threshold reaches the target for: {', '.join(unreachable)} "
+    st.caption(f"No threshold reaches the target for: {components.esc(', '.join(unreachable))} "
                "(every prediction of these classes goes to a person).")

@@ -16,7 +16,8 @@ view = state.current()
 ev = loaders.evalset(view, level=view.level)
 st.title("Confusion matrix")
 noun = "captures" if view.level == "sequence" else "images"
-st.caption(f"{len(ev):,} {noun} · rows actual, columns predicted · {view.policy} policy · "
+st.caption(f"{len(ev):,} {noun} · rows actual, columns predicted · "
+           f"{components.esc(view.policy)} policy · "
            "click a cell to see its images")
 components.stop_if_empty(ev)
 classes = ev.classes
@@ -111,7 +112,8 @@ if len(actual) == 1 and len(predicted) == 1:
 else:
     mask = np.isin(y_true, actual) & np.isin(y_pred, predicted)
 h1, h2 = st.columns([5, 1])
-h1.subheader(f"actual {names[0]} → predicted {names[1]}: {int(mask.sum()):,} {noun}")
+h1.subheader(f"actual {components.esc(names[0])} → predicted {components.esc(names[1])}: "
+             f"{int(mask.sum()):,} {noun}")
 if h2.button("Clear", key="cm_clear", icon=":material/close:"):
     state.set_param("cm_cell", None)
     st.rerun()

@@ -46,15 +46,15 @@ st.title("Try the model")
 ckpt = (manifest.get("model") or {}).get("checkpoint")
 path = view.run_path / ckpt if ckpt else None
 if path is None or not path.is_file():
-    st.info(f"Run **{view.run}** has no model checkpoint to try"
-            + (f" (`{ckpt}` is missing from the run folder)." if ckpt else
+    st.info(f"Run **{components.esc(view.run)}** has no model checkpoint to try"
+            + (f" ({components.code(ckpt)} is missing from the run folder)." if ckpt else
                " (its manifest names none: synthetic runs are predictions only).")
             + " Pick a run trained with `python -m training.train` in the sidebar.",
             icon=":material/photo_camera:")
     st.stop()
 bundle = classifier(str(path.resolve()), path.stat().st_mtime_ns)
-st.caption(f"Run **{view.run}** · {manifest['model'].get('arch', '?')} · checkpoint `{ckpt}` "
-           "· classified on the CPU")
+st.caption(f"Run **{components.esc(view.run)}** · {components.esc(manifest['model'].get('arch', '?'))}"
+           f" · checkpoint {components.code(ckpt)} · classified on the CPU")
 
 source = state.url_widget(st.segmented_control, "Image", SOURCES, key="try_source",
                           default=SOURCES[0], required=True)
@@ -75,7 +75,8 @@ try:
         known = frame_predictions(ev, [ids.index(pick)]).iloc[0]
         image = open_in_root(view.images_root or "", known["file_name"])
 except (ImageError, UnsafePath, OSError) as exc:
-    st.error(f"This image cannot be opened: {getattr(exc, 'reason', exc)}. Try another file.",
+    st.error(f"This image cannot be opened: {components.esc(getattr(exc, 'reason', exc))}. "
+             "Try another file.",
              icon=":material/broken_image:")
     st.stop()
 if image is None:
@@ -92,5 +93,6 @@ with right:
     st.dataframe(top, hide_index=True, column_config={"probability": st.column_config.
                  ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
     if known is not None:
-        st.markdown(f"Labelled **{known['actual']}**; the run's stored prediction: "
-                    f"**{known['predicted']}** ({known['p_predicted']:.2f}).")
+        st.markdown(f"Labelled **{components.esc(known['actual'])}**; the run's stored "
+                    f"prediction: **{components.esc(known['predicted'])}** "
+                    f"({known['p_predicted']:.2f}).")
