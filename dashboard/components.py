@@ -48,7 +48,9 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbs")
 # --- text from files, URLs and users ---------------------------------------------------------
 
 # Characters that can start Markdown, directive, math, HTML or autolink syntax.
-_INERT = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_{}[]()<>#!|~:$&\"'@"})
+# ``_`` between two letters or digits cannot start emphasis, so names like S1_B04 stay legible.
+_INERT = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*{}[]<>#!|~:$&\"'@"})
+_EDGE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 
 
 def esc(value: object) -> str:
@@ -63,11 +65,12 @@ def esc(value: object) -> str:
     characters become spaces.
 
     >>> esc("[x](https://evil.example) <img src=x> **b**")
-    '&#91;x&#93;&#40;https&#58;//evil.example&#41; &#60;img src=x&#62; &#42;&#42;b&#42;&#42;'
-    >>> esc("lion")
-    'lion'
+    '&#91;x&#93;(https&#58;//evil.example) &#60;img src=x&#62; &#42;&#42;b&#42;&#42;'
+    >>> esc("S1_B04_R1 _em_ lion")
+    'S1_B04_R1 &#95;em&#95; lion'
     """
     text = "".join(c if c.isprintable() else " " for c in str(value)).translate(_INERT)
+    text = _EDGE_UNDERSCORE.sub("&#95;", text)
     return text.replace("www.", "www&#46;").replace("WWW.", "WWW&#46;")  # GFM autolinks
 
 
