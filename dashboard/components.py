@@ -50,6 +50,8 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbs")
 # Characters that can start Markdown, directive, math, HTML or autolink syntax.
 # ``_`` between two letters or digits cannot start emphasis, so names like S1_B04 stay legible.
 _INERT = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*{}[]<>#!|~:$&\"'@"})
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(?<=:)/|(?<=www)\.|@")
 _EDGE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 
 
@@ -64,14 +66,18 @@ def esc(value: object) -> str:
     image, HTML tag, emphasis, directive or autolink); line breaks and other control
     characters become spaces.
 
-    >>> esc("[x](https://evil.example) <img src=x> **b**")
-    '&#91;x&#93;(https&#58;//evil.example) &#60;img src=x&#62; &#42;&#42;b&#42;&#42;'
+    >>> esc("[x](https://evil.example) <img src=x> **b**").replace(WORD_JOINER, "+")
+    '&#91;x&#93;(https&#58;+//evil.example) &#60;img src=x&#62; &#42;&#42;b&#42;&#42;'
+    >>> esc("www.a.org ann@b.org").replace(WORD_JOINER, "+")
+    'www+.a.org ann+&#64;b.org'
     >>> esc("S1_B04_R1 _em_ lion")
     'S1_B04_R1 &#95;em&#95; lion'
     """
-    text = "".join(c if c.isprintable() else " " for c in str(value)).translate(_INERT)
-    text = _EDGE_UNDERSCORE.sub("&#95;", text)
-    return text.replace("www.", "www&#46;").replace("WWW.", "WWW&#46;")  # GFM autolinks
+    text = "".join(c if c.isprintable() else " " for c in str(value))
+    # GFM autolinks are found in the text *after* references are decoded: an invisible word
+    # joiner splits "https://", "www." and "name@host" so they never become links.
+    text = _AUTOLINK.sub(lambda m: m.group(0)[:-1] + WORD_JOINER + m.group(0)[-1], text)
+    return _EDGE_UNDERSCORE.sub("&#95;", text.translate(_INERT))
 
 
 def code(value: object) -> str:

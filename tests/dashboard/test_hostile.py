@@ -21,7 +21,7 @@ EVIL_CLASS = ("zebra [phish](https://evil.example/p) ![i](https://evil.example/i
 EVIL_SITE = "<a href='https://evil.example'>B04</a>"
 EVIL_RUN = "run [x](https:evil.example) <img src=x>"
 EVIL_CURATOR = "[Session expired - log in again](https://evil.example/phish)"
-LIVE = ("](", "![", "<img", "<a ", "<script", "javascript:")
+LIVE = ("](", "![", "<img", "<a ", "<script", "javascript:", "://", "www.")  # GFM autolinks too
 CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.S)
 
 
@@ -108,3 +108,21 @@ def test_every_page_renders_hostile_names_as_text(hostile_env, monkeypatch, page
     if page == "relabel" and "\n" in query["relabel_curator"]:
         assert "printable text on one line" in shown  # refused, asked for a name instead
         assert at.text_input(key="relabel_name") is not None
+
+
+def test_the_walk_sees_the_hostile_names(hostile_env, monkeypatch):
+    """Guard: the pages above really show the hostile run and class (else the walk proves
+    nothing)."""
+    from dashboard.components import esc
+
+    for key, value in hostile_env.items():
+        monkeypatch.setenv(key, value)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update({"run": EVIL_RUN, "pc_class": EVIL_CLASS})
+    at.switch_page("app_pages/per_class.py")
+    at.run()
+    assert not at.exception and not at.error
+    assert any(esc(EVIL_CLASS) in str(s.value) for s in at.subheader)
+    at.switch_page("app_pages/overview.py")
+    at.run()
+    assert at.title[0].value == f"Overview: {esc(EVIL_RUN)}"
