@@ -122,15 +122,23 @@ def _kinds(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _refuse_inputs(out: str, args: argparse.Namespace) -> None:
-    """ValueError when ``out`` would overwrite the dataset or the run's files."""
-    target = Path(out).resolve()
-    run = Path(args.run).resolve()
-    inputs = [Path(p).resolve() for p in args.dataset]
-    inputs += [run, run / "manifest.json", run / "predictions.parquet"]
-    if target in inputs or (target.parent == run and target.suffix == ".parquet"
-                            and target.name.startswith("predictions")):
-        raise ValueError(f"--out {out}: refusing to write over an input file")
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse (``OutputError``), before any work, outputs that would overwrite an input
+    (dataset, run folder, images root) or an existing file of another kind."""
+    from data.files import check_output
+
+    inputs = [*args.dataset, args.run, getattr(args, "compare", None),
+              getattr(args, "images", None)]
+    outs = ([("--json", args.json, {"json"}, "JSON report"),
+             ("--html", args.html, {"html"}, "HTML report")] if args.command == "report" else
+            [("--out", args.out, {"text"} if Path(args.out).suffix.lower() == ".csv"
+              else {"parquet"}, "issues table")])
+    for flag, out, kinds, what in outs:
+        if out:
+            try:
+                check_output(out, inputs=inputs, kinds=kinds, what=what)
+            except ValueError as exc:
+                raise type(exc)(f"{flag} {exc}") from None
 
 
 def report(args: argparse.Namespace) -> int:
@@ -141,6 +149,7 @@ def report(args: argparse.Namespace) -> int:
     from data.paths import resolve_images_root
     from data.runs import load_run
 
+    _check_outputs(args)
     if args.train_sites:  # a bad sites file fails before minutes of loading
         from analysis.decision import read_train_sites
 
@@ -202,7 +211,7 @@ def issues(args: argparse.Namespace) -> int:
 
     if Path(args.out).suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"--out {args.out}: must end in .csv or .parquet")
-    _refuse_inputs(args.out, args)
+    _check_outputs(args)
     steps = tqdm(total=4, desc="issues", unit="step", disable=args.quiet, file=sys.stderr)
     steps.set_postfix_str("dataset")
     dataset = load_dataset(args.dataset)

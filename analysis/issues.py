@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis.evalset import EvalSet
 from analysis.ranking import label_issues
+from data.files import atomic_write_path, neutralise_csv_cell
 
 log = logging.getLogger(__name__)
 
@@ -261,24 +262,29 @@ def write_issues(table: pd.DataFrame, path: str | Path, *, batch_rows: int = BAT
                         ("capture", pa.string()), ("frame", pa.int64()), ("site", pa.string()),
                         ("kind", pa.string()), ("score", pa.float64()), ("given", pa.string()),
                         ("suggested", pa.string()), ("reason", pa.string())])
-    tmp = path.with_name(f".{path.name}.tmp")
-    writer = (pq.ParquetWriter(tmp, schema) if path.suffix.lower() == ".parquet"
-              else pacsv.CSVWriter(tmp, schema))
+    csv = path.suffix.lower() != ".parquet"
     n = 0
-    try:
-        for lo in range(0, max(len(table), 1), batch_rows):
-            batch = _file_batch(table.iloc[lo:lo + batch_rows])
-            for col in ("file_name", "capture", "site"):
-                batch[col] = batch[col].map(lambda v: None if v is None or v is pd.NA
-                                            or (isinstance(v, float) and np.isnan(v))
-                                            else str(v))
-            writer.write_table(pa.Table.from_pandas(batch, schema=schema, preserve_index=False))
-            n += len(batch)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    writer.close()
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        nonlocal n
+        writer = pacsv.CSVWriter(tmp, schema) if csv else pq.ParquetWriter(tmp, schema)
+        try:
+            for lo in range(0, max(len(table), 1), batch_rows):
+                batch = _file_batch(table.iloc[lo:lo + batch_rows])
+                for col in ("file_name", "capture", "site"):
+                    batch[col] = batch[col].map(lambda v: None if v is None or v is pd.NA
+                                                or (isinstance(v, float) and np.isnan(v))
+                                                else str(v))
+                if csv:  # spreadsheet formula injection (OWASP): ids and names come from files
+                    for col in ("image_id", "file_name", "capture", "site", "given",
+                                "suggested", "reason"):
+                        batch[col] = batch[col].map(neutralise_csv_cell)
+                writer.write_table(pa.Table.from_pandas(batch, schema=schema,
+                                                        preserve_index=False))
+                n += len(batch)
+        finally:
+            writer.close()
+
+    atomic_write_path(path, write)
     log.info("%d suspect(s) written to %s", n, path)
     return n

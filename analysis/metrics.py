@@ -252,6 +252,9 @@ def resampled_counts(pairs: list[tuple[np.ndarray, np.ndarray]], groups: np.ndar
     for j, (yt, yp) in enumerate(pairs):
         code += (np.asarray(yt, np.int64) * n_classes + yp) * c2 ** j
     pattern_of_group = _group_patterns(code + 1, c2 ** len(pairs) + 1, groups)
+    # Number patterns by their first capture, not by their (class-index) codes: the random
+    # weights then go to the same captures whatever the class order of the manifest.
+    pattern_of_group = pd.factorize(pattern_of_group)[0]
     _, rep_group, n_per_pattern = np.unique(pattern_of_group, return_index=True,
                                             return_counts=True)
     # One representative capture per pattern gives the pattern's integer contribution;

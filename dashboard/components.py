@@ -48,13 +48,75 @@ LARGE_SIZE = 1024
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbs")
 
 
+# --- text from files, URLs and users ---------------------------------------------------------
+
+# Characters that can start Markdown, directive, math, HTML or autolink syntax.
+# ``_`` between two letters or digits cannot start emphasis, so names like S1_B04 stay legible.
+_INERT = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*{}[]<>#!|~:$&\"'@"})
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(?<=:)/|(?<=www)\.|@")
+_EDGE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+
+
+def esc(value: object) -> str:
+    """``value`` as inert text inside Markdown, a widget label or HTML (``st.markdown``,
+    ``st.caption``, tabs, metrics, ``unsafe_allow_html`` blocks alike).
+
+    Every text that comes from a file, a URL or a user (class, file, run, site and curator
+    names, ids, reasons, error messages) goes through here before it is rendered: every
+    character that can start Markdown, HTML or autolink syntax becomes a numeric character
+    reference, which both show as the character itself and never read as syntax (no link,
+    image, HTML tag, emphasis, directive or autolink); line breaks and other control
+    characters become spaces.
+
+    >>> esc("[x](https://evil.example) <img src=x> **b**").replace(WORD_JOINER, "+")
+    '&#91;x&#93;(https&#58;+//evil.example) &#60;img src=x&#62; &#42;&#42;b&#42;&#42;'
+    >>> esc("www.a.org ann@b.org").replace(WORD_JOINER, "+")
+    'www+.a.org ann+&#64;b.org'
+    >>> esc("S1_B04_R1 _em_ lion")
+    'S1_B04_R1 &#95;em&#95; lion'
+    """
+    text = "".join(c if c.isprintable() else " " for c in str(value))
+    # GFM autolinks are found in the text *after* references are decoded: an invisible word
+    # joiner splits "https://", "www." and "name@host" so they never become links.
+    text = _AUTOLINK.sub(lambda m: m.group(0)[:-1] + WORD_JOINER + m.group(0)[-1], text)
+    return _EDGE_UNDERSCORE.sub("&#95;", text.translate(_INERT))
+
+
+def code(value: object) -> str:
+    """``value`` as a Markdown code span (shown literally, monospace), fenced with more
+    backticks than any run inside it so it cannot close the span early; one line.
+
+    >>> code("S1/B04_R1"), code("a`b")
+    ('`S1/B04_R1`', '`` a`b ``')
+    """
+    text = "".join(c if c.isprintable() else " " for c in str(value))
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def inert_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` for ``st.table`` (whose cells, index and headers are Markdown): every text
+    cell and label through :func:`esc`; numbers stay numbers."""
+    def cell(v: object) -> object:
+        return esc(", ".join(map(str, v)) if isinstance(v, (tuple, list)) else v) \
+            if isinstance(v, (str, tuple, list)) else v
+
+    out = table.map(cell)
+    out.index = out.index.map(cell)
+    out.columns = out.columns.map(cell)
+    return out
+
+
 # --- errors and cards -----------------------------------------------------------------------
 
 def error_page(problem: BaseException | str, *, fix: str | None = None,
                title: str = "TrapLens cannot show this view") -> None:
     """A friendly error: what is wrong (``st.error``) and how to fix it; never a traceback."""
     st.title(title)
-    st.error(str(problem), icon=":material/error:")
+    st.error(esc(problem), icon=":material/error:")
     how = fix or getattr(problem, "fix", None) or (
         "Check the files given to `python -m dashboard --dataset JSON... --images ROOT "
         "--runs DIR` (or TRAPLENS_DATASET / TRAPLENS_IMAGES / TRAPLENS_RUNS), then reload.")
@@ -149,7 +211,7 @@ def link_card(title: str, body: str, page: str, *, label: str = "Open",
     record("heading", title)
     record("text", body)
     with st.container(border=True):
-        st.markdown(f"**{title}**")
+        st.markdown(f"**{title}**")  # callers escape the names inside title and body
         st.markdown(body)
         page_link(page, label=label, icon=icon, query_params=query_params)
 
@@ -199,8 +261,8 @@ def placeholder(reason: str, file_name: str = "") -> None:
         "<div style='aspect-ratio:4/3;width:100%;display:flex;align-items:center;"
         "justify-content:center;flex-direction:column;background:#eceff1;color:#455a64;"
         "border:1px dashed #90a4ae;border-radius:6px;font-size:0.85rem;text-align:center'>"
-        f"<b>{html.escape(reason)}</b><span style='font-size:0.7rem;word-break:break-all'>"
-        f"{html.escape(file_name)}</span></div>"
+        f"<b>{esc(reason)}</b><span style='font-size:0.7rem;word-break:break-all'>"
+        f"{esc(file_name)}</span></div>"
     )
 
 
@@ -235,7 +297,7 @@ def large_view(images_root: str | None, file_name: str, caption: str = "",
     """The image at up to 1024 px (still through the thumbnail cache, never the original),
     with the species card of each class in ``species`` (its labels, then the prediction)."""
     show_image(images_root, file_name, size=LARGE_SIZE)
-    st.caption(f"{caption}  \n`{file_name}`" if caption else f"`{file_name}`")
+    st.caption(f"{esc(caption)}  \n{code(file_name)}" if caption else code(file_name))
     if species:
         view = state.current()
         ev = loaders.evalset(view)
@@ -257,7 +319,7 @@ def capture_strip(ev: "EvalSet", seq_id: str, *, images_root: str | None,
     ``ev`` should be the unfiltered eval set so every frame shows, whatever the page filters.
     """
     idx = ev.capture_rows(seq_id)
-    st.markdown(f"**Capture `{seq_id}`** · {len(idx)} frame(s)")
+    st.markdown(f"**Capture {code(seq_id)}** · {len(idx)} frame(s)")
     if not len(idx):
         st.info("No frames of this capture have predictions in this run.")
         return
@@ -273,9 +335,9 @@ def capture_strip(ev: "EvalSet", seq_id: str, *, images_root: str | None,
                   else "<b style='color:#c62828'>wrong</b>")
             st.markdown(
                 f"<div class='tl-strip-caption' style='font-size:0.8rem'>frame {r['frame_num']}"
-                f"{mark}<br>{ok} pred <b>{html.escape(str(r['predicted']))}</b> "
-                f"({r['p_predicted']:.2f})<br>actual {html.escape(str(r['actual']))}<br>"
-                f"<code>{html.escape(str(r['image_id']))}</code></div>",
+                f"{mark}<br>{ok} pred <b>{esc(str(r['predicted']))}</b> "
+                f"({r['p_predicted']:.2f})<br>actual {esc(str(r['actual']))}<br>"
+                f"<code>{esc(str(r['image_id']))}</code></div>",
                 unsafe_allow_html=True)
 
 
@@ -422,14 +484,14 @@ def _card(row: pd.Series, pic: tuple[str | None, str], *, key: str, images_root:
     with st.container(border=True):
         show_image(images_root, str(row["file_name"]), cached=pic)
         st.markdown(
-            f"<div class='tl-caption' data-image-id='{html.escape(image_id)}' "
-            f"style='font-size:0.78rem;line-height:1.25' title='{html.escape(image_id)}'>"
+            f"<div class='tl-caption' data-image-id='{esc(image_id)}' "
+            f"style='font-size:0.78rem;line-height:1.25' title='{esc(image_id)}'>"
             # the file name on one line, cut at its start (rtl) so the image number stays
             # readable; the full id is the tooltip
-            f"{html.escape(caption)}<br><code style='font-size:0.62rem;white-space:nowrap;"
+            f"{esc(caption)}<br><code style='font-size:0.62rem;white-space:nowrap;"
             f"display:inline-block;max-width:100%;overflow:hidden;text-overflow:ellipsis;"
             f"direction:rtl'>"
-            f"{html.escape(image_id.rsplit('/', 1)[-1])}</code></div>",
+            f"{esc(image_id.rsplit('/', 1)[-1])}</code></div>",
             unsafe_allow_html=True)
         b1, b2 = st.columns(2)
         if b1.button("Large", key=f"{key}_big", icon=":material/zoom_in:",

@@ -12,8 +12,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components, loaders, state
+from dashboard.components import esc
 from data.curation import (FORMATS, DecisionError, DecisionStore, ExportError, download_name,
                            export_bytes, parse_labels)
+from data.curation.store import check_curator
 from data.paths import curation_db
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,23 +53,39 @@ def act(action: str, item: dict, dataset, curator: str, run_id: str) -> None:
             store().record(dataset, curator=curator, item_id=item_id, action=action,
                            scope="capture" if capture else "image", labels=labels or None,
                            reason=item["reason"], run_id=run_id)
-            msg = f"{action} → {'capture' if capture else 'frame'} `{item_id}`" + (
-                f" = {', '.join(labels)}" if labels else "")
+            msg = f"{action} → {'capture' if capture else 'frame'} {components.code(item_id)}" + (
+                f" = {esc(', '.join(labels))}" if labels else "")
         st.session_state["relabel_flash"] = ("success", msg)
     except DecisionError as exc:
-        st.session_state["relabel_flash"] = ("error", str(exc))
+        st.session_state["relabel_flash"] = ("error", esc(exc))
 
 
 def curator_or_stop() -> str:
-    """The curator's name (session, else URL); asks for it once and stops the page until given."""
+    """The curator's name (session, else URL); asks for it once and stops the page until given.
+
+    A name, typed or from the URL, must pass ``data.curation.store.check_curator`` (printable,
+    one line, bounded length); it is always shown as text (``components.esc``)."""
     curator = st.session_state.get("relabel_curator") or state.get_param("relabel_curator")
+    problem = None
+    if curator:
+        try:
+            curator = check_curator(curator)
+        except DecisionError as exc:
+            problem, curator = exc, None
+            st.session_state.pop("relabel_curator", None)
+            state.set_param("relabel_curator", None)
     if not curator:
         name = st.text_input("Your name", key="relabel_name",
                              help="recorded with every decision")
         st.button("Start curating", type="primary", key="relabel_start")
         if name.strip():  # Enter in the field or the button: both commit the name
-            st.session_state["relabel_curator"] = name.strip()
-            st.rerun()
+            try:
+                st.session_state["relabel_curator"] = check_curator(name)
+                st.rerun()
+            except DecisionError as exc:
+                problem = exc
+        if problem is not None:
+            st.error(f"Not a usable name: {esc(problem)}", icon=":material/error:")
         st.info("Tell TrapLens who you are once; the name stays for this session and in the "
                 "URL.")
         st.stop()
@@ -144,7 +162,7 @@ def progress(cand: pd.DataFrame, curator: str) -> pd.DataFrame:
            f"({pace['pace_per_hour']:.0f} an hour)")
     st.progress(done.sum() / max(len(cand), 1),
                 text=f"**{int(done.sum())} of {len(cand)}** candidates decided · {len(queue)} "
-                     f"to go{eta} · curating as **{curator}**")
+                     f"to go{eta} · curating as **{esc(curator)}**")
     return queue
 
 
@@ -159,10 +177,11 @@ def review(queue: pd.DataFrame, dataset, curator: str, view: "ViewState",
            full: "EvalSet") -> None:
     """The head of the queue: why it is there, the decision buttons, its capture, what's next."""
     item = queue.iloc[0].to_dict()
-    st.subheader(f"`{item['image_id']}` · score {item['score']:.2f}")
-    st.markdown(" ".join(f":orange-badge[{KIND_NAMES.get(k, k)}]" for k in item["kinds"]))
-    st.markdown(f"**Why:** {item['reason']}  \n**Labelled:** {', '.join(item['given'])} · "
-                f"**Model suggests:** {item['suggested']} · site {item['site']}")
+    st.subheader(f"{components.code(item['image_id'])} · score {item['score']:.2f}")
+    st.markdown(" ".join(f":orange-badge[{esc(KIND_NAMES.get(k, k))}]" for k in item["kinds"]))
+    st.markdown(f"**Why:** {esc(item['reason'])}  \n**Labelled:** "
+                f"{esc(', '.join(item['given']))} · **Model suggests:** "
+                f"{esc(item['suggested'])} · site {esc(item['site'])}")
     c1, c2 = st.columns([1, 2])
     c1.segmented_control("Apply to", ["this frame", "whole capture"], key="relabel_scope",
                          default="this frame", required=True)
@@ -181,8 +200,9 @@ def review(queue: pd.DataFrame, dataset, curator: str, view: "ViewState",
     components.capture_strip(full, item["seq_id"], images_root=view.images_root,
                              highlight=item["image_id"])
     with st.expander(f"Up next ({len(queue) - 1})"):  # st.table: plain HTML, no canvas
-        st.table(queue.iloc[1:11][["image_id", "score", "given", "suggested", "reason"]]
-                 .set_index("image_id").round(2))
+        st.table(components.inert_table(
+            queue.iloc[1:11][["image_id", "score", "given", "suggested", "reason"]]
+            .set_index("image_id").round(2)))
 
 
 def latest_decisions(curator: str) -> None:
@@ -193,11 +213,12 @@ def latest_decisions(curator: str) -> None:
         if mine.empty:
             st.caption("None yet.")
         else:
-            st.table(mine.assign(ts=mine["ts"].dt.strftime("%H:%M:%S"),
-                                 labels_before=mine["labels_before"].map(", ".join),
-                                 labels_after=mine["labels_after"].map(", ".join))
-                     .set_index("id")[["ts", "scope", "item_id", "action", "labels_before",
-                                       "labels_after"]])
+            st.table(components.inert_table(
+                mine.assign(ts=mine["ts"].dt.strftime("%H:%M:%S"),
+                            labels_before=mine["labels_before"].map(", ".join),
+                            labels_after=mine["labels_after"].map(", ".join))
+                .set_index("id")[["ts", "scope", "item_id", "action", "labels_before",
+                                  "labels_after"]]))
 
 
 def export_section(dataset, view: "ViewState") -> None:
@@ -220,7 +241,7 @@ def export_section(dataset, view: "ViewState") -> None:
                     extra["locations"] = loaders.sites_file(view.dataset_paths, sites.name,
                                                             sites.getvalue())
                 except ExportError as exc:
-                    st.error(f"Camera sites not used: {exc}", icon=":material/error:")
+                    st.error(f"Camera sites not used: {esc(exc)}", icon=":material/error:")
         name = download_name(dataset, fmt)
         st.download_button(f"Download {fmt} export", key="relabel_download", file_name=name,
                            data=lambda: export_bytes(dataset, store(), format=fmt, **extra),

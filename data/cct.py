@@ -779,6 +779,9 @@ def load_dataset(paths: Sequence[str | Path] | str | Path, *, cache: bool = True
     if not files:
         raise DatasetError("no dataset files given")
     for f in files:
+        if f.is_dir():
+            raise DatasetError(f"{f}: is a folder; give the COCO Camera Traps JSON file(s) "
+                               "inside it")
         if not f.is_file():
             raise DatasetError(f"{f}: no such file")
     # sha256 releases the GIL: hash while parsing, unless a cache entry of these paths may
@@ -917,7 +920,7 @@ def _table_problems(ds: Dataset) -> list[pd.DataFrame]:
 def _file_problems(ds: Dataset, root: Path) -> pd.DataFrame:
     from tqdm import tqdm
 
-    from data.images import ImageError, UnsafePath, open_in_root
+    from data.images import ImageError, UnsafePath, check_file_name, open_in_root
 
     rows = []
     img = ds.images
@@ -926,8 +929,10 @@ def _file_problems(ds: Dataset, root: Path) -> pd.DataFrame:
                           leave=False):
         try:
             open_in_root(root, name, size=32)
-        except UnsafePath:
-            continue  # already reported as unsafe_path
+        except UnsafePath as exc:
+            if check_file_name(name) is None:  # a fine name: a symlink that leaves the root
+                rows.append(("symlink_outside_root", iid, str(exc)))
+            continue  # a bad name is already reported as unsafe_path
         except ImageError as exc:
             rows.append((exc.reason.replace(" ", "_") + "_file", iid,
                          f"{name}: {exc.detail or exc.reason}"))
@@ -941,7 +946,8 @@ def validate(paths: Sequence[str | Path] | str | Path, *,
     Problems (warnings; the data stays usable): duplicate image ids, annotations of unknown
     images or categories, repeated labels, unparsable datetimes, images without annotations,
     frame numbers outside 1..seq_num_frames, file names escaping the image root, and with
-    ``images_root``: missing, unreadable, truncated or corrupt files. Files that cannot be
+    ``images_root``: symlinks leaving the root (``symlink_outside_root``; the opener refuses
+    them), missing, unreadable, truncated or corrupt files. Files that cannot be
     loaded at all give ``usable=False`` and one ``unusable`` problem naming file and reason;
     an ``images_root`` that is not a folder raises :class:`DatasetError` before any loading.
     """

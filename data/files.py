@@ -7,6 +7,7 @@ ordinary ``open()`` would give it (0666 less the user's umask), not ``mkstemp``'
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -106,6 +107,9 @@ _MAGIC = ((b"SQLite format 3\x00", "sqlite"), (b"PK\x03\x04", "zip"), (b"PAR1", 
           (b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"))
 
 
+_CCT_LIST = re.compile(rb'"(?:images|annotations)"\s*:\s*\[')
+
+
 def sniff(path: str | Path) -> str:
     """What kind of file ``path`` holds, from its first bytes: ``sqlite``, ``zip``, ``parquet``,
     ``png``, ``jpeg``, ``cct-json`` (a COCO Camera Traps dataset), ``json``, ``html``, ``text``
@@ -126,7 +130,8 @@ def sniff(path: str | Path) -> str:
         return "binary"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text[:1] in (b"{", b"["):
-        return "cct-json" if b'"annotations"' in head and b'"images"' in head else "json"
+        # A dataset holds an ``images`` or ``annotations`` list; a report only counts them.
+        return "cct-json" if text[:1] == b"{" and _CCT_LIST.search(head) else "json"
     if text[:15].lower().startswith((b"<!doctype html", b"<html")):
         return "html"
     return "text"
@@ -140,18 +145,31 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def check_output(out: str | Path, *, inputs: Iterable[str | Path | None] = (),
-                 kinds: Iterable[str] = (), what: str = "output") -> Path:
+                 kinds: Iterable[str] = (), what: str = "output", folder: bool = False) -> Path:
     """Refuse, before any work, to write ``out`` where it would destroy something.
 
     Refused: ``out`` is one of ``inputs`` (the same file, or a file inside an input folder such
-    as a run folder or an images root), an existing folder, or an existing file whose
-    :func:`sniff` kind is not in ``kinds`` (overwriting a previous output of the same kind is
-    allowed). Raises :class:`OutputError` naming the path and the reason; returns ``out``.
+    as a run folder or an images root), or, for a file output, an existing folder or an existing
+    file whose :func:`sniff` kind is not in ``kinds`` (overwriting a previous output of the same
+    kind is allowed). ``folder=True``: ``out`` is a folder the command writes into (a run folder,
+    a Camtrap DP package); an existing file there is refused, and so is a folder holding one of
+    ``inputs`` only if ``out`` is that input itself (check each file written inside with another
+    call). Raises :class:`OutputError` naming the path and the reason; returns ``out``.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); db = d / "curation.sqlite"
+    >>> _ = db.write_bytes(b"SQLite format 3\\x00")
+    >>> check_output(d / "out.csv", inputs=[db], kinds=["text"]).name
+    'out.csv'
+    >>> check_output(db, inputs=[], kinds=["text"], what="CSV export")
+    Traceback (most recent call last):
+    ...
+    data.files.OutputError: ...curation.sqlite: exists and holds sqlite data, not a previous CSV export (text); refusing to overwrite it
     """
     out = Path(out)
     resolved = out.resolve()
     for given in inputs:
-        if given is None:
+        if given is None or str(given) == "":
             continue
         src = Path(given)
         if _same(out, src) or resolved == src.resolve():
@@ -160,10 +178,15 @@ def check_output(out: str | Path, *, inputs: Iterable[str | Path | None] = (),
         if src.is_dir() and src.resolve() in resolved.parents:
             raise OutputError(f"{out}: refusing to write the {what} inside the input folder "
                               f"{src}; choose a path outside it")
+    if folder:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out}: exists and is a file ({sniff(out)} data), but the {what} "
+                              "is a folder; choose a folder path")
+        return out
     if out.is_dir():
         raise OutputError(f"{out}: is a folder; give a file path for the {what}")
     allowed = set(kinds)
-    if out.exists() and allowed:
+    if out.exists() and allowed and out.stat().st_size:  # an empty file holds nothing to lose
         found = sniff(out)
         if found not in allowed:
             raise OutputError(f"{out}: exists and holds {found} data, not a previous {what} "

@@ -33,6 +33,13 @@ from data.files import atomic_write
 log = logging.getLogger(__name__)
 
 MAX_PIXELS = 150_000_000  # ~7x a 20 MP camera frame; more is treated as a decompression bomb
+#: Pixel budget of a picture a person uploads (the dashboard's "Try the model"): a 24 MP camera
+#: frame; larger pictures are refused from their header, before any decoding.
+UPLOAD_MAX_PIXELS = 24_000_000
+#: Decodes of uploads running at once (each may hold up to ~UPLOAD_MAX_PIXELS x 8 bytes);
+#: further ones wait for a free slot (:func:`open_bounded`).
+MAX_CONCURRENT_DECODES = 2
+_DECODE_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 THUMBNAIL_QUALITY = 85
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _LOCK = threading.Lock()
@@ -102,7 +109,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode == "RGB":
         return im
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
+        a = np.asarray(im, dtype=np.float32)
         lo, hi = float(a.min()), float(a.max())
         a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
         return Image.fromarray(a.astype(np.uint8), "L").convert("RGB")
@@ -131,8 +138,12 @@ def _classify(path: Path, exc: BaseException) -> ImageError:
     return ImageError(path, "corrupt", f"{type(exc).__name__}: {text}")
 
 
-def open_image(path: str | Path, *, size: int | None = None) -> Image.Image:
+def open_image(path: str | Path, *, size: int | None = None,
+               max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode ``path`` to an upright RGB image (see the module docstring for the contract).
+
+    ``max_pixels``: refuse larger pictures from their header, before decoding (reason
+    ``decompression bomb`` above :data:`MAX_PIXELS`, else ``too large``).
 
     Raises
     ------
@@ -148,9 +159,13 @@ def open_image(path: str | Path, *, size: int | None = None) -> Image.Image:
             if w * h > MAX_PIXELS:
                 raise ImageError(path, "decompression bomb",
                                  f"{w}x{h} = {w * h} pixels > MAX_PIXELS {MAX_PIXELS}")
+            if w * h > max_pixels:
+                raise ImageError(path, "too large",
+                                 f"{w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
             if size is not None and im.format == "JPEG":
                 im.draft(im.mode if im.mode in ("RGB", "L") else None, (size, size))
             _load_strict(im)
+            im = _reduce(im, size)
             im = ImageOps.exif_transpose(im) or im
             out = _to_rgb(im)
             if out is im:
@@ -166,6 +181,47 @@ def open_image(path: str | Path, *, size: int | None = None) -> Image.Image:
             scale = size / short
             out = out.resize((max(1, round(out.width * scale)), max(1, round(out.height * scale))),
                              Image.Resampling.LANCZOS)
+    return out
+
+
+def _reduce(im: Image.Image, size: int | None) -> Image.Image:
+    """Box-reduce a decoded non-JPEG picture by an integer factor keeping its short side
+    >= ``size`` (JPEGs were already drafted), so conversion and resizing touch fewer pixels."""
+    factor = min(im.size) // size if size else 1
+    if factor < 2 or im.format == "JPEG":
+        return im
+    try:
+        return im.reduce(factor)
+    except (ValueError, NotImplementedError):  # a mode PIL cannot reduce: resize does it all
+        return im
+
+
+def open_bounded(path: str | Path, *, size: int, max_pixels: int = UPLOAD_MAX_PIXELS,
+                 wait_s: float = 60.0) -> Image.Image:
+    """:func:`open_image` for pictures a person hands over: refused above ``max_pixels``
+    before decoding, decoded only to a short side of ``size`` (JPEG draft, PIL reduce), and at
+    most :data:`MAX_CONCURRENT_DECODES` at once in this process (others wait up to ``wait_s``
+    seconds, then ``ImageError`` with reason ``busy``)."""
+    if not _DECODE_SLOTS.acquire(timeout=wait_s):
+        raise ImageError(path, "busy", f"{MAX_CONCURRENT_DECODES} pictures are being decoded; "
+                                       "try again in a moment")
+    try:
+        return open_image(path, size=size, max_pixels=max_pixels)
+    finally:
+        _DECODE_SLOTS.release()
+
+
+def preview(image: Image.Image, *, max_side: int) -> Image.Image:
+    """A copy of ``image`` whose long side is at most ``max_side`` (aspect kept, at least one
+    pixel a side): what a page shows of any picture, 100000x2 panoramas included (browsers
+    refuse to encode images wider than ~65,500 px).
+
+    >>> preview(Image.new("RGB", (100_000, 2)), max_side=1024).size
+    (1024, 1)
+    """
+    out = image.copy()
+    if max(out.size) > max_side:
+        out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return out
 
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from data.files import atomic_write, atomic_write_path
+from data.files import atomic_write, atomic_write_path, check_output
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,17 @@ _FLOATS = (pa.float32(), pa.float16())
 
 class PredictionsError(ValueError):
     """A run folder breaks the predictions contract; the message names file, column, example."""
+
+
+def check_run_out(out: str | Path, *, inputs: Sequence[str | Path | None] = ()) -> Path:
+    """Refuse (:class:`~data.files.OutputError`), before any work, a run folder to write that
+    is one of ``inputs`` (dataset, images root, ...), lies inside an input folder, is a file, or
+    holds a ``manifest.json`` / ``predictions.parquet`` of another kind. Rewriting a previous
+    run folder is allowed."""
+    out = check_output(out, inputs=inputs, folder=True, what="run folder")
+    check_output(out / MANIFEST, inputs=inputs, kinds={"json"}, what="run manifest")
+    check_output(out / PREDICTIONS, inputs=inputs, kinds={"parquet"}, what="predictions table")
+    return out
 
 
 def _fail(path: str | Path, column: str, reason: str) -> PredictionsError:

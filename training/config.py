@@ -135,8 +135,12 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def check_inputs(*, dataset, images, batch_size: int, workers: int) -> None:
-    """The checks ``training.train`` and ``training.predict`` share, naming the option."""
+def check_inputs(*, dataset, images, batch_size: int, workers: int, out=None,
+                 other_inputs=()) -> None:
+    """The checks ``training.train`` and ``training.predict`` share, naming the option; ``out``
+    (the run folder) must not overwrite an input (``data.runs.check_run_out``)."""
+    from data.runs import check_run_out
+
     for path in dataset:
         if not Path(path).is_file():
             raise ConfigError(f"--dataset: no such file: {path}")
@@ -146,12 +150,17 @@ def check_inputs(*, dataset, images, batch_size: int, workers: int) -> None:
         raise ConfigError(f"--batch-size: must be >= 1, got {batch_size}")
     if workers < 0:
         raise ConfigError(f"--workers: must be >= 0, got {workers}")
+    if out is not None:
+        try:
+            check_run_out(out, inputs=[*dataset, images, *other_inputs])
+        except ValueError as exc:
+            raise ConfigError(f"--out {exc}") from None
 
 
 def check(cfg: TrainConfig) -> TrainConfig:
     """Refuse values that cannot work, naming the option; resolve ``--resume``."""
     check_inputs(dataset=cfg.dataset, images=cfg.images, batch_size=cfg.batch_size,
-                 workers=cfg.workers)
+                 workers=cfg.workers, out=cfg.out)
     if cfg.image_size < 32:
         raise ConfigError(f"--image-size: must be >= 32, got {cfg.image_size}")
     for name, value in {"--epochs-frozen": cfg.epochs_frozen, "--epochs": cfg.epochs,

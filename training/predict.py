@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 SPLIT_FILE = "split.parquet"
 
 
+class NothingReadable(ConfigError):
+    """No image of the split could be read (the run folder written lists every one)."""
+
+
 def software_versions() -> dict:
     import timm
     import torchvision
@@ -193,6 +197,12 @@ def predict_run(model: torch.nn.Module, *, meta: dict, dataset: Dataset,
                                                         feature_cache is not None},
                                      "unknown_categories": unknown,
                                      **(extra or {})})
+    if not len(out_.index):  # nothing readable: a run folder that lists every failure
+        write_run(out, manifest=manifest, image_ids=np.zeros(0, str),
+                  probs=np.zeros((0, len(meta["classes"])), np.float32), split="all")
+        raise NothingReadable(f"none of the {len(files)} images could be read; see "
+                              f"{out / 'manifest.json'} ('unreadable'), e.g. "
+                              f"{files[0]}: {unreadable[0]['reason'] if unreadable else '?'}")
     probs = out_.probs  # in checkpoint class order, which the manifest records
     emb, emb_info = stored_embedding(out_.embedding, embedding_dim, out)
     if emb_info:
@@ -259,7 +269,7 @@ def build_parser() -> OneLineParser:
 
 def _check_args(args) -> None:
     check_inputs(dataset=args.dataset, images=args.images, batch_size=args.batch_size,
-                 workers=args.workers)
+                 workers=args.workers, out=args.out, other_inputs=[args.checkpoint])
     if not Path(args.checkpoint).is_file():
         raise ConfigError(f"--checkpoint: no such file: {args.checkpoint}")
     if args.embedding_dim is not None and (args.embedding_dim < 1 or not args.embeddings):

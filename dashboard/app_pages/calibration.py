@@ -125,7 +125,8 @@ if mode == "certified":
         "captures_needed": num(help="labelled captures at the observed precision the bound "
                                     "would need; empty: the model must improve first")})
     if cert["uncertifiable"]:
-        st.caption(f"Not certifiable at {TARGETS[target]}: {', '.join(cert['uncertifiable'])} "
+        st.caption(f"Not certifiable at {TARGETS[target]}: "
+                   f"{components.esc(', '.join(cert['uncertifiable']))} "
                    "(every prediction of these classes goes to a person).")
 else:
     curve = loaders.cached_table(view, coverage_curve, ev, policy=view.policy)

@@ -22,8 +22,9 @@ if not view.compare:
 
 ev_a = loaders.evalset(view)
 ev_b = loaders.evalset(view, run=view.compare)
-st.caption(f"A = **{view.run}**, B = **{view.compare}**, on the images both runs predicted "
-           f"({view.policy} policy; intervals: paired bootstrap over captures).")
+st.caption(f"A = **{components.esc(view.run)}**, B = **{components.esc(view.compare)}**, on the "
+           f"images both runs predicted ({components.esc(view.policy)} policy; intervals: "
+           "paired bootstrap over captures).")
 components.stop_if_empty(ev_a, ev_b)
 res = loaders.cached_table(view, compare, ev_a, ev_b, policy=view.policy, n_resamples=200)
 

@@ -20,8 +20,9 @@ st.title("Confusion matrix")
 taxon = components.taxon_level()
 ev = at_level(loaders.evalset(view, level=view.level), taxon)
 noun = "captures" if view.level == "sequence" else "images"
-st.caption(f"{len(ev):,} {noun} · rows actual, columns predicted · {view.policy} policy · "
-           f"{taxon} level · click a cell to see its images")
+st.caption(f"{len(ev):,} {noun} · rows actual, columns predicted · "
+           f"{components.esc(view.policy)} policy · {components.esc(taxon)} level · "
+           "click a cell to see its images")
 components.stop_if_empty(ev)
 classes = ev.classes
 y_true, y_pred = targets(ev, policy=view.policy)  # memoised on the (cached) set
@@ -117,7 +118,8 @@ if len(actual) == 1 and len(predicted) == 1:
 else:
     mask = np.isin(y_true, actual) & np.isin(y_pred, predicted)
 h1, h2 = st.columns([5, 1])
-h1.subheader(f"actual {names[0]} → predicted {names[1]}: {int(mask.sum()):,} {noun}")
+h1.subheader(f"actual {components.esc(names[0])} → predicted {components.esc(names[1])}: "
+             f"{int(mask.sum()):,} {noun}")
 if h2.button("Clear", key="cm_clear", icon=":material/close:"):
     state.set_param("cm_cell", None)
     st.rerun()

@@ -69,19 +69,20 @@ if pairs.empty:
 with right:
     a, b = choose_pair(pairs, clicked)
     s = pair_stats(ev, a, b, policy=view.policy)
-    st.markdown(f"Error rate of **{a}** images")
+    A, B = components.esc(a), components.esc(b)  # class names from the dataset: inert text
+    st.markdown(f"Error rate of **{A}** images")
     c1, c2 = st.columns(2)
     with c1:
-        components.metric_card(f"with {b}", pct(s["a_error_with_b"]),
-                               help=f"{s['n_a_with_b']:,} images labelled {a} also carry {b}")
+        components.metric_card(f"with {B}", pct(s["a_error_with_b"]),
+                               help=f"{s['n_a_with_b']:,} images labelled {A} also carry {B}")
     with c2:
-        components.metric_card(f"without {b}", pct(s["a_error_without_b"]),
-                               help=f"{s['n_a_without_b']:,} images labelled {a} without {b}")
+        components.metric_card(f"without {B}", pct(s["a_error_without_b"]),
+                               help=f"{s['n_a_without_b']:,} images labelled {A} without {B}")
     components.metric_card(
         "Confusions explained by co-presence", pct(s["a_to_b_explained"]),
-        help=f"share of images labelled first {a} and predicted {b} where {b} is annotated too")
-    st.markdown(f"**{s['a_to_b']:,}** image(s) labelled **{a}** were predicted **{b}**; in "
-                f"**{s['a_to_b_with_b']:,}** of them {b} is annotated as well. {a} and {b} "
+        help=f"share of images labelled first {A} and predicted {B} where {B} is annotated too")
+    st.markdown(f"**{s['a_to_b']:,}** image(s) labelled **{A}** were predicted **{B}**; in "
+                f"**{s['a_to_b_with_b']:,}** of them {B} is annotated as well. {A} and {B} "
                 f"share **{s['images_together']:,}** images.")
     st.dataframe(pairs.head(10)[["a", "b", "images_together", "a_to_b", "a_to_b_explained"]],
                  hide_index=True, column_config={
@@ -93,7 +94,7 @@ ia, ib = ev.class_index(a), ev.class_index(b)
 confused = (ev.primary == ia) & (ev.pred == ib)
 explained, unexplained = confused & ev.labels[:, ib], confused & ~ev.labels[:, ib]
 y_true, y_pred = targets(ev, policy="primary")  # captions in the single-label view
-tabs = st.tabs([f"Explained: {b} is there too ({int(explained.sum())})",
+tabs = st.tabs([f"Explained: {B} is there too ({int(explained.sum())})",
                 f"Unexplained ({int(unexplained.sum())})"])
 for tab, rows, key in ((tabs[0], explained, "cooc_exp"), (tabs[1], unexplained, "cooc_unexp")):
     with tab:
@@ -101,4 +102,4 @@ for tab, rows, key in ((tabs[0], explained, "cooc_exp"), (tabs[1], unexplained, 
         components.image_grid(items, key=key, images_root=view.images_root,
                               capture_ev=loaders.full_evalset(view), per_page=12,
                               legend=components.FASTAI_LEGEND + " (actual = first label)",
-                              empty=f"No {a} → {b} confusions of this kind.")
+                              empty=f"No {A} → {B} confusions of this kind.")

@@ -12,9 +12,11 @@ view = state.current()
 ev = loaders.evalset(view)
 manifest = loaders.read_manifest(str(view.run_path), loaders.stamp(view.run_path / "manifest.json"))
 
-st.title(f"Overview: {manifest.get('run_id', view.run)}")
-st.caption(f"{manifest.get('model', {}).get('arch', 'model ?')} · scored by **{view.policy}** "
-           f"policy · split **{view.split}** · {len(ev):,} images in this view")
+esc = components.esc
+st.title(f"Overview: {esc(manifest.get('run_id', view.run))}")
+st.caption(f"{esc(manifest.get('model', {}).get('arch', 'model ?'))} · scored by "
+           f"**{esc(view.policy)}** policy · split **{esc(view.split)}** · {len(ev):,} images "
+           "in this view")
 components.stop_if_empty(ev)
 
 # --- headline metrics at both levels ---------------------------------------------------------
@@ -45,7 +47,8 @@ with left:
         st.success("No confusions in this view.")
     for r in top.itertuples(index=False):
         c1, c2 = st.columns([4, 1])
-        c1.markdown(f"**{r.actual}** taken for **{r.predicted}** — {int(r.count):,} images")
+        c1.markdown(f"**{esc(r.actual)}** taken for **{esc(r.predicted)}** — {int(r.count):,} "
+                    "images")
         with c2:
             components.page_link("app_pages/confusion.py", label="gallery",
                                  icon=":material/grid_on:",
@@ -61,7 +64,8 @@ def cooccurrence_card() -> None:
         components.link_card("Co-occurrence", "No confusion here is explained by species "
                              "annotated together.", "app_pages/cooccurrence.py")
         return
-    p = pairs.iloc[0]
+    p = pairs.iloc[0].copy()
+    p["a"], p["b"] = esc(p["a"]), esc(p["b"])
     components.link_card(
         f"Co-occurrence: {p['a']} → {p['b']}",
         f"{p['a_to_b_explained']:.0%} of the {int(p['a_to_b'])} {p['a']} → {p['b']} confusions "
@@ -79,7 +83,7 @@ def sequence_card() -> None:
     body = (", ".join(f"{int(n):,} {k.replace('_', ' ')}" for k, n in kinds.items())
             + " suspects" if len(kinds) else "No label suspects found in captures.")
     if len(table):
-        body += f". Strongest: {table['reason'].iloc[0]}"
+        body += f". Strongest: {esc(table['reason'].iloc[0])}"
     components.link_card("Sequence labels", body, "app_pages/sequences.py",
                          label="Sequences page", icon=":material/view_carousel:")
 

@@ -77,12 +77,13 @@ if not current:
 
 components.species_card(current, confusion=cm, classes=ev.classes, key="pc_card")
 kind = st.segmented_control("Errors", ["missed", "false alarms"], default="missed",
-                            key="pc_kind", help=f"missed: actual {current}, predicted "
-                            f"something else; false alarms: predicted {current}, actually not")
+                            key="pc_kind", help=f"missed: actual {components.esc(current)}, "
+                            f"predicted something else; false alarms: predicted "
+                            f"{components.esc(current)}, actually not")
 c = ev.classes.index(current)
 mask = (y_true == c) & (y_pred != c) if kind != "false alarms" else (y_pred == c) & (y_true != c)
 items = fastai_items(ev, np.flatnonzero(mask), y_true, y_pred)
-st.subheader(f"{current}: {kind or 'missed'} ({len(items):,})")
+st.subheader(f"{components.esc(current)}: {kind or 'missed'} ({len(items):,})")
 components.image_grid(items, key="pc_gal", images_root=view.images_root,
                       capture_ev=loaders.full_evalset(view), legend=components.FASTAI_LEGEND,
-                      empty=f"No {kind} for {current} in this view.")
+                      empty=f"No {kind} for {components.esc(current)} in this view.")

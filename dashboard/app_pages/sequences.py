@@ -77,8 +77,9 @@ start, stop = components.paginate(len(shown), key="seq_sus", per_page=PER_PAGE)
 full = loaders.full_evalset(view)
 for r in shown.iloc[start:stop].itertuples(index=False):
     with st.container(border=True):
-        st.markdown(f":orange-badge[{KIND_NAMES.get(r.kind, r.kind)}] **score {r.score:.2f}** "
-                    f"· suggested **{r.suggested}**  \n{r.reason}")
+        st.markdown(f":orange-badge[{components.esc(KIND_NAMES.get(r.kind, r.kind))}] "
+                    f"**score {r.score:.2f}** · suggested **{components.esc(r.suggested)}**  \n"
+                    f"{components.esc(r.reason)}")
         components.capture_strip(full, r.seq_id, images_root=view.images_root,
                                  highlight=r.image_id)
 st.page_link("app_pages/relabel.py", label="Review these in the relabel queue",

@@ -1,8 +1,10 @@
 """Try the model: classify an uploaded photo or a dataset image with the run's checkpoint (CPU).
 
-Uploads are size-limited and decoded by ``data.images.open_image``, the one safe opener (it
-refuses truncated files and decompression bombs); the model is loaded once per checkpoint file
-version (path + mtime) with ``st.cache_resource``.
+Pictures are size-limited (MB and ``data.images.UPLOAD_MAX_PIXELS``, checked before decoding)
+and decoded by ``data.images.open_bounded`` only to the pixels the model and the preview need,
+a bounded number at once; the page shows a downscaled preview (``data.images.preview``), so odd
+shapes such as 100000x2 display too. The model is loaded once per checkpoint file version
+(path + mtime) with ``st.cache_resource``.
 """
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ import streamlit as st
 
 from analysis.gallery import frame_predictions
 from dashboard import components, loaders, state
-from data.images import ImageError, UnsafePath, open_image, open_in_root
+from data.images import ImageError, UnsafePath, open_bounded, preview, resolve
 from data.paths import cache_dir
 
 MAX_UPLOAD_MB = 20
+DECODE_SHORT_SIDE = 512  # >= every model input size; the preview needs no more
+PREVIEW_SIDE = 1024
 SOURCES = ("upload a photo", "pick a dataset image")
 
 
@@ -37,7 +41,7 @@ def uploaded_image(upload):
     with tempfile.NamedTemporaryFile(dir=cache_dir(), suffix=suffix) as tmp:
         tmp.write(upload.getbuffer())
         tmp.flush()
-        return open_image(tmp.name)
+        return open_bounded(tmp.name, size=DECODE_SHORT_SIDE)
 
 
 def ood_warning(view, bundle, image) -> None:
@@ -66,15 +70,15 @@ st.title("Try the model")
 ckpt = (manifest.get("model") or {}).get("checkpoint")
 path = view.run_path / ckpt if ckpt else None
 if path is None or not path.is_file():
-    st.info(f"Run **{view.run}** has no model checkpoint to try"
-            + (f" (`{ckpt}` is missing from the run folder)." if ckpt else
+    st.info(f"Run **{components.esc(view.run)}** has no model checkpoint to try"
+            + (f" ({components.code(ckpt)} is missing from the run folder)." if ckpt else
                " (its manifest names none: synthetic runs are predictions only).")
             + " Pick a run trained with `python -m training.train` in the sidebar.",
             icon=":material/photo_camera:")
     st.stop()
 bundle = classifier(str(path.resolve()), path.stat().st_mtime_ns)
-st.caption(f"Run **{view.run}** · {manifest['model'].get('arch', '?')} · checkpoint `{ckpt}` "
-           "· classified on the CPU")
+st.caption(f"Run **{components.esc(view.run)}** · {components.esc(manifest['model'].get('arch', '?'))}"
+           f" · checkpoint {components.code(ckpt)} · classified on the CPU")
 
 source = state.url_widget(st.segmented_control, "Image", SOURCES, key="try_source",
                           default=SOURCES[0], required=True)
@@ -93,9 +97,11 @@ try:
         pick = state.url_widget(st.selectbox, "Dataset image (the first 1,000 of this view)",
                                 ids, key="try_image", default=ids[0])
         known = frame_predictions(ev, [ids.index(pick)]).iloc[0]
-        image = open_in_root(view.images_root or "", known["file_name"])
+        image = open_bounded(resolve(view.images_root or "", known["file_name"]),
+                             size=DECODE_SHORT_SIDE)
 except (ImageError, UnsafePath, OSError) as exc:
-    st.error(f"This image cannot be opened: {getattr(exc, 'reason', exc)}. Try another file.",
+    st.error(f"This image cannot be opened: {components.esc(getattr(exc, 'reason', exc))}. "
+             "Try another file.",
              icon=":material/broken_image:")
     st.stop()
 if image is None:
@@ -106,14 +112,15 @@ from training.infer import classify  # noqa: E402  (torch is imported only when 
 
 top = pd.DataFrame(classify(bundle, image, k=5), columns=["species", "probability"])
 left, right = st.columns([3, 2])
-left.image(image, width="stretch")
+left.image(preview(image, max_side=PREVIEW_SIDE), width="stretch")
 with right:
     st.subheader("Top 5 species")
     st.dataframe(top, hide_index=True, column_config={"probability": st.column_config.
                  ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
     if known is not None:
-        st.markdown(f"Labelled **{known['actual']}**; the run's stored prediction: "
-                    f"**{known['predicted']}** ({known['p_predicted']:.2f}).")
+        st.markdown(f"Labelled **{components.esc(known['actual'])}**; the run's stored "
+                    f"prediction: **{components.esc(known['predicted'])}** "
+                    f"({known['p_predicted']:.2f}).")
     ood_warning(view, bundle, image)
     # The top species' card, with what the model confuses it with on this run.
     components.species_card(str(top["species"].iloc[0]), confusion=loaders.confusion(view),

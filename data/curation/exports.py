@@ -102,11 +102,31 @@ def export_bytes(dataset: "Dataset", store: DecisionStore, *, format: str, **cam
         return buf.getvalue()
 
 
+def check_export_out(out: str | Path, *, format: str, dataset_paths: list[str],
+                     decisions: str | Path, locations: str | Path | None = None) -> None:
+    """Refuse (:class:`~data.files.OutputError`), before any work, an ``--out`` that would
+    overwrite an input (dataset, decisions database, locations) or a file of another kind."""
+    out = Path(out)
+    inputs = [*dataset_paths, decisions, locations]
+    if format == "camtrapdp" or (format == "coco" and out.suffix.lower() != ".json"):
+        check_output(out, inputs=inputs, folder=True, what=f"{format} export folder")
+        names = ([Path(p).name for p in dataset_paths] if format == "coco" else
+                 ["deployments.csv", "media.csv", "observations.csv", "datapackage.json"])
+        files = [out / n for n in names]
+    else:
+        files = [out / "decisions.csv" if format == "csv" and out.is_dir() else out]
+    for f in files:
+        kinds = {"cct-json"} if format == "coco" else {"json"} if f.suffix == ".json" else {"text"}
+        check_output(f, inputs=inputs, kinds=kinds, what=f"{format} export")
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from data.cct import load_dataset
     from data.paths import curation_db
 
     db = Path(args.decisions or curation_db())
+    check_export_out(args.out, format=args.format, dataset_paths=args.dataset, decisions=db,
+                     locations=args.locations)
     if not db.exists():
         raise ExportError(f"--decisions {db}: no such decisions database")
     if args.format != "camtrapdp" and (args.run or args.run_only):

@@ -40,6 +40,30 @@ BUSY_TIMEOUT_S = 60.0
 SCHEMA_VERSION = 1
 COLUMNS = ["id", "ts", "curator", "scope", "item_id", "action", "labels_before",
            "labels_after", "reason", "run_id", "undoes"]
+MAX_CURATOR_LEN = 64  # characters of a curator name (shown on pages, written to exports)
+
+
+def check_curator(curator: object) -> str:
+    r"""A curator name, stripped: printable text on one line, 1 to :data:`MAX_CURATOR_LEN`
+    characters; anything else raises :class:`DecisionError` naming the value.
+
+    >>> check_curator("  Ada Lovelace ")
+    'Ada Lovelace'
+    >>> check_curator("ada\nroot")
+    Traceback (most recent call last):
+    ...
+    data.curation.store.DecisionError: curator must be printable text on one line, got 'ada\nroot'
+    """
+    if not isinstance(curator, str) or not curator.strip():
+        raise DecisionError(f"curator must be a non-empty name, got {curator!r}")
+    name = curator.strip()
+    if not name.isprintable():
+        raise DecisionError(f"curator must be printable text on one line, got {curator!r}")
+    if len(name) > MAX_CURATOR_LEN:
+        raise DecisionError(f"curator must be at most {MAX_CURATOR_LEN} characters, got "
+                            f"{len(name)}: {name[:MAX_CURATOR_LEN]!r}...")
+    return name
+
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS decisions (
@@ -423,9 +447,7 @@ class DecisionStore:
 
     @staticmethod
     def _curator(curator: str) -> str:
-        if not isinstance(curator, str) or not curator.strip():
-            raise DecisionError(f"curator must be a non-empty name, got {curator!r}")
-        return curator.strip()
+        return check_curator(curator)
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, *, curator: str, scope: str, item_id: str,
@@ -599,6 +621,15 @@ def _store(path: str | None) -> DecisionStore:
     return DecisionStore(path or curation_db())
 
 
+def _check_db(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a ``--db`` that is an input or a file of another kind."""
+    from data.files import check_output
+    from data.paths import curation_db
+
+    check_output(args.db or curation_db(), inputs=[*args.dataset, getattr(args, "csv", None)],
+                 kinds={"sqlite"}, what="decisions database")
+
+
 def resolve_item(dataset: "Dataset", item: str, *, capture: bool) -> tuple[str, str]:
     """CLI ids -> (scope, item_id). With ``capture``, an image id means its capture; a seq_id
     is accepted as is (image ids are looked up first)."""
@@ -613,6 +644,7 @@ def resolve_item(dataset: "Dataset", item: str, *, capture: bool) -> tuple[str, 
 
 
 def _cmd_decide(args: argparse.Namespace) -> int:
+    _check_db(args)
     dataset = _load(args.dataset)
     scope, item_id = resolve_item(dataset, args.image, capture=args.capture)
     labels = parse_labels(args.labels)
@@ -651,6 +683,7 @@ def read_decisions_csv(path: str | Path) -> list[dict]:
 def _cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    _check_db(args)
     rows = read_decisions_csv(args.csv)
     dataset = _load(args.dataset)
     if args.capture:  # image ids (or seq ids) name captures

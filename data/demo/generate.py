@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data.demo import draw
-from data.files import atomic_write
+from data.files import atomic_write, check_output
 from data.paths import demo_dir
 
 log = logging.getLogger(__name__)
@@ -545,10 +545,21 @@ def summarize(paths: DemoPaths) -> dict:
     return {"images": len(truth), "empty_fraction": empty / max(1, len(truth)), **phen}
 
 
+def check_demo_out(out: Path) -> None:
+    """Refuse (``OutputError``) a demo folder that is a file or holds files of other kinds
+    where the demo writes its JSON; rewriting a previous demo is allowed."""
+    check_output(out, folder=True, what="demo folder")
+    for name in JSON_NAMES.values():
+        check_output(out / name, kinds={"cct-json"}, what="demo dataset")
+    check_output(out / TRUTH_NAME, kinds={"json"}, what="demo truth")
+    check_output(out / "images", folder=True, what="demo image folder")
+
+
 def _cli(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else demo_dir()
     t0 = time.perf_counter()
     try:
+        check_demo_out(out)
         paths = make_demo(out, n_images=args.images, seed=args.seed, workers=args.workers,
                           progress=True)
     except (ValueError, OSError) as exc:

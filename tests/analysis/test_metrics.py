@@ -241,3 +241,35 @@ def test_sequence_label_union_matches_groupby(n_classes):
         ref = pd.DataFrame(labels).groupby(seq).any().loc[agg.meta["seq_id"]].to_numpy()
         np.testing.assert_array_equal(agg.labels, ref)
         np.testing.assert_allclose(agg.probs.sum(1), 1, atol=1e-5)
+
+
+def test_bootstrap_does_not_depend_on_class_order():
+    # Issue 17 case 9: the same predictions under a permuted class order (a manifest listing
+    # the classes differently) give the same intervals, class for class.
+    probs, y_true, _ = make_arrays(3000, 6, seed=11)
+    y_pred = probs.argmax(1)
+    groups = np.arange(3000) // 3
+    perm = np.array([4, 2, 5, 0, 3, 1])  # old class k is new class perm[k]
+    a = bootstrap(y_true, y_pred, groups, 6, n_resamples=200, seed=3)
+    b = bootstrap(perm[y_true], perm[y_pred], groups, 6, n_resamples=200, seed=3)
+    np.testing.assert_allclose(a["macro_f1_ci"], b["macro_f1_ci"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a["accuracy_ci"], b["accuracy_ci"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a["f1_ci"], b["f1_ci"][perm], rtol=0, atol=1e-12)
+
+
+def test_evaluate_intervals_do_not_depend_on_manifest_class_order():
+    probs, y_true, _ = make_arrays(2000, 5, seed=12)
+    classes = ["zebra", "lion", "gazelle", "empty", "hyena"]
+    seq = pd.Series(np.arange(2000) // 2).astype(str)
+    meta = pd.DataFrame({"image_id": [f"i{i}" for i in range(2000)], "seq_id": seq})
+    perm = np.array([3, 0, 4, 1, 2])
+    inv = np.argsort(perm)
+    ev_a = evalset_from_arrays(probs, y_true, classes=classes, meta=meta)
+    ev_b = evalset_from_arrays(probs[:, inv], perm[y_true], classes=[classes[i] for i in inv],
+                               meta=meta)
+    ra, rb = (evaluate(ev, n_resamples=200) for ev in (ev_a, ev_b))
+    np.testing.assert_allclose(ra["macro_f1_ci"], rb["macro_f1_ci"], rtol=0, atol=1e-12)
+    f1_a = {r["class"]: r["f1_ci"] for r in ra["per_class"]}
+    f1_b = {r["class"]: r["f1_ci"] for r in rb["per_class"]}
+    for name in classes:
+        np.testing.assert_allclose(f1_a[name], f1_b[name], rtol=0, atol=1e-12)

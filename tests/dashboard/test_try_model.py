@@ -35,7 +35,8 @@ def test_dataset_image_is_classified_top5(app, no_exception, tiny_run, demo_smal
     table = at.dataframe[0].value
     image_id = at.selectbox(key="w:try_image").value
     images = load_dataset(demo_small.json_paths).images.set_index("image_id")
-    pil = open_in_root(demo_small.images_root, images.loc[image_id, "file_name"])
+    pil = open_in_root(demo_small.images_root, images.loc[image_id, "file_name"],
+                       size=512)  # the page decodes to DECODE_SHORT_SIDE, no more
     expected = classify(load_classifier(tiny_run / "checkpoint_best.pt"), pil, k=5)
     assert list(table["species"]) == [c for c, _ in expected]
     assert table["probability"].round(4).tolist() == [round(p, 4) for _, p in expected]

@@ -195,3 +195,70 @@ def test_thumbnail_errors(tmp_path, bad_images):
         thumbnail(bad_images, "../bad-images/african_elephants.jpg", size=64,
                   cache_dir=tmp_path)
     assert not list(tmp_path.rglob("*.jpg")) and not list(tmp_path.rglob("*.tmp"))
+
+
+# -- uploads (issue 17 case 5) ---------------------------------------------------------------
+def test_odd_shaped_upload_opens_and_previews_small(tmp_path):
+    from data.images import open_bounded, preview
+
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (100_000, 2), (10, 200, 30)).save(path)
+    assert path.stat().st_size < 2000  # a tiny file...
+    im = open_bounded(path, size=512)
+    assert im.size == (100_000, 2)  # ...whose short side needs no shrinking
+    shown = preview(im, max_side=1024)
+    assert shown.size == (1024, 1) and max(shown.size) < 65_500
+
+
+def test_upload_over_the_pixel_budget_is_refused_before_decoding(tmp_path, monkeypatch):
+    import numpy as np
+
+    from data import images
+
+    path = tmp_path / "big16.png"
+    Image.fromarray(np.zeros((5000, 5000), np.uint16)).save(path)  # 25 MP of 16-bit grey
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    monkeypatch.setattr(images, "_load_strict", lambda im: pytest.fail("decoded"))
+    with pytest.raises(images.ImageError, match=r"too large \(5000x5000 = 25,000,000 pixels; "
+                                                r"the limit is 24,000,000\)"):
+        images.open_bounded(path, size=512)
+
+
+def test_upload_decodes_only_what_is_needed(tmp_path):
+    import numpy as np
+
+    from data.images import open_bounded
+
+    jpg, png = tmp_path / "big.jpg", tmp_path / "big16.png"
+    Image.new("RGB", (4000, 3000), (90, 90, 90)).save(jpg, quality=80)
+    Image.fromarray((np.arange(3000 * 4000) % 65536).astype(np.uint16).reshape(3000, 4000)
+                    ).save(png)
+    for path in (jpg, png):
+        assert open_bounded(path, size=512).size == (683, 512)
+
+
+def test_concurrent_decodes_are_bounded(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from data import images
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def slow_open(path, *, size=None, max_pixels=images.MAX_PIXELS):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return Image.new("RGB", (8, 8))
+
+    monkeypatch.setattr(images, "open_image", slow_open)
+    threads = [threading.Thread(target=images.open_bounded, args=(tmp_path / "x.png",),
+                                kwargs={"size": 8}) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == images.MAX_CONCURRENT_DECODES == 2

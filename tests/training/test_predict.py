@@ -237,3 +237,48 @@ def test_empty_split_is_a_one_line_error(small_demo, small_ckpt, tmp_path, capsy
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1
     assert "--split val: none of the" in err and "Traceback" not in err
+
+
+def test_nothing_readable_writes_a_run_listing_every_image(small_demo, small_ckpt, tmp_path,
+                                                           capsys):
+    # Issue 17 case 6: an image root where nothing is readable (every file missing).
+    empty_root = tmp_path / "no_images"
+    empty_root.mkdir()
+    args = _predict_args(small_demo, small_ckpt, tmp_path / "r")
+    args[args.index("--images") + 1] = str(empty_root)
+    with pytest.raises(SystemExit) as exc:
+        predict.main(args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    n = len(load_dataset(small_demo.json_paths, cache=False).images)
+    assert f"none of the {n} images could be read; see {tmp_path / 'r' / 'manifest.json'}" in err
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert len(manifest["unreadable"]) == n and manifest["n_predictions"] == 0
+    assert {u["reason"] for u in manifest["unreadable"]} == {"missing"}
+
+
+@pytest.mark.parametrize("where, message", [
+    ("dataset", "refusing to write the run folder over an input"),
+    ("inside_images", "refusing to write the run folder inside the input folder"),
+    ("file", "exists and is a file (sqlite data), but the run folder is a folder"),
+    ("foreign_manifest", "holds parquet data, not a previous run manifest"),
+])
+def test_out_that_would_destroy_a_file_is_refused_before_work(small_demo, small_ckpt, tmp_path,
+                                                              capsys, where, message):
+    # Issue 17 case 1: training.predict --out, before loading anything.
+    out = {"dataset": small_demo.json_paths[0],
+           "inside_images": small_demo.images_root / "run",
+           "file": tmp_path / "curation.sqlite",
+           "foreign_manifest": tmp_path / "r"}[where]
+    if where == "file":
+        out.write_bytes(b"SQLite format 3\x00 keep me")
+    if where == "foreign_manifest":
+        out.mkdir()
+        (out / "manifest.json").write_bytes(b"PAR1 not a manifest")
+    before = out.read_bytes() if out.is_file() else None
+    with pytest.raises(SystemExit) as exc:
+        predict.main(_predict_args(small_demo, small_ckpt, out))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and message in err, err
+    if before is not None:
+        assert out.read_bytes() == before

@@ -196,3 +196,29 @@ def test_torchrun_training_on_cpu(demo_small, tmp_path):
     run = load_run(out)
     assert set(run.split) == {"val"} and len(run.image_ids) > 0
     assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("where, message", [
+    ("dataset", "--out .*refusing to write the run folder over an input"),
+    ("images", "--out .*refusing to write the run folder inside the input folder"),
+    ("predictions", "--out .*predictions.parquet: exists and holds text data"),
+])
+def test_out_that_would_destroy_a_file_is_refused_at_parse_time(tmp_path, capsys, where,
+                                                                 message):
+    # Issue 17 case 1: training.train --out, before any loading or training.
+    from training.config import parse_args
+
+    images = tmp_path / "images"
+    images.mkdir()
+    data = tmp_path / "d.json"
+    data.write_text('{"images": [], "annotations": [], "categories": []}')
+    out = {"dataset": data, "images": images / "run", "predictions": tmp_path / "run"}[where]
+    if where == "predictions":
+        out.mkdir()
+        (out / "predictions.parquet").write_text("my notes")
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--dataset", str(data), "--images", str(images), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    import re
+    assert re.search(message, err), err
