@@ -549,6 +549,8 @@ def figure_bytes(fig: go.Figure, *, format: str, width: int = SLIDE_WIDTH,
             logging.getLogger(__name__).warning("figure export failed: %s", exc)
             raise FigureExportError(f"The figure could not be drawn as {format.upper()}: "
                                     f"{str(exc).strip().splitlines()[0][:200]}") from exc
+
+
 def empty_filter_figure(curve: pd.DataFrame, *, threshold: float | None = None,
                         x_title: str = "animal score threshold",
                         title: str | None = None) -> go.Figure:
@@ -566,6 +568,9 @@ def empty_filter_figure(curve: pd.DataFrame, *, threshold: float | None = None,
     fig.update_layout(title=title or "Empty-image filter", font=_FONT,
                       xaxis={"range": [0, 1], "title": x_title},
                       yaxis={"range": [0, 1.02], "title": "share", "tickformat": ".0%"})
+    return fig
+
+
 #: Points drawn one by one (WebGL) on the embedding map; above, a density layer + a sample.
 MAP_MAX_POINTS = 200_000
 

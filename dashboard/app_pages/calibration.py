@@ -60,7 +60,7 @@ else:
     with c1:
         components.metric_card("Fitted temperature", fit["temperature"],
                                help=f"fitted on {fit['n_fit']:,} validation images; stored "
-                                    f"in {fit['stored'] or 'memory only'}")
+                                    f"in {components.esc(fit['stored'] or 'memory only')}")
     with c2:
         components.metric_card("ECE, images: before → after",
                                f"{fit['ece_before']:.4f} → {fit['ece_after']:.4f}")

@@ -35,7 +35,7 @@ def _go(key: str) -> None:
     state.set_param("story_step", key)
 
 
-st.title(f"Story of run {view.run}")
+st.title(f"Story of run {components.esc(view.run)}")
 st.caption(f"Step {i + 1} of {len(steps)}: {step.title} · ← / → keys move between steps")
 st.html(f"<div class='tl-story-headline' data-step='{html.escape(step.key)}' "
         "style='font-size:2.1rem;line-height:1.25;font-weight:600;margin:0.4rem 0 0.6rem'>"

@@ -6,6 +6,8 @@ carry live link, image or HTML syntax (code spans, which show their content lite
 """
 from __future__ import annotations
 
+import importlib
+
 import json
 import os
 import re
@@ -70,17 +72,14 @@ def _assert_inert(at, where: str) -> None:
         assert not bad, f"{where}: live {bad} in {text!r}"
 
 
-PAGES = [
-    ("overview", {}),
-    ("per_class", {"pc_class": EVIL_CLASS}),
-    ("confusion", {"cm_cell": f"{EVIL_CLASS}|{EVIL_CLASS}"}),
-    ("top_losses", {}),
-    ("cooccurrence", {}),
-    ("sequences", {}),
-    ("calibration", {}),
-    ("compare", {"compare": "plain"}),
-    ("try_model", {}),
-    ("relabel", {"relabel_curator": EVIL_CURATOR}),
+#: Page-specific hostile URL values; every page of dashboard.app.PAGES is walked (a new page
+#: is walked without being listed here).
+QUERIES = {"per_class": {"pc_class": EVIL_CLASS},
+           "confusion": {"cm_cell": f"{EVIL_CLASS}|{EVIL_CLASS}"},
+           "compare": {"compare": "plain"},
+           "relabel": {"relabel_curator": EVIL_CURATOR}}
+PAGES = [(stem, QUERIES.get(stem, {})) for stem, _, _ in importlib.import_module(
+    "dashboard.app").PAGES] + [
     ("relabel", {"relabel_curator": "ana\nroot"}),
     ("overview", {"run": "[x](https://evil.example)", "split": "<img src=x>",
                   "policy": "[p](https://evil.example)", "location": EVIL_SITE}),
