@@ -162,7 +162,11 @@ def test_shared_url_reloads_the_same_view(page, browser, open_page, wait_idle):
 
 
 def test_presenter_mode_hides_the_sidebar(page, open_page, screenshot):
-    open_page(page, "?present=1")
+    open_page(page, "?present=1")  # presenter mode opens on the Story
+    _no_exception(page)
+    assert not page.locator("[data-testid='stSidebar']").is_visible()
+    assert "Story of run" in page.locator("h1").first.inner_text()
+    open_page(page, "overview?present=1")
     _no_exception(page)
     assert not page.locator("[data-testid='stSidebar']").is_visible()
     assert page.locator("[data-testid='stMetricValue']").first.is_visible()
