@@ -45,6 +45,22 @@ def make_arrays(n: int, n_classes: int, seed: int = 0, *, accuracy: float = 0.7,
 LOOKALIKES = {"gazellethomsons": "gazellegrants", "gazellegrants": "gazellethomsons"}
 
 
+def small_evalset(n: int = 300, n_classes: int = 5, seed: int = 3):
+    """An in-memory ``EvalSet`` of ``make_arrays`` (one label per image, one frame per capture)
+    with ``image_id``, ``file_name`` and ``seq_id`` metadata, for gallery and page tests."""
+    from analysis.evalset import evalset_from_arrays
+
+    probs, y, cap = make_arrays(n, n_classes, seed=seed)
+    labels = np.zeros(probs.shape, bool)
+    labels[np.arange(len(y)), y] = True
+    ids = [f"img{i:04d}" for i in range(len(y))]
+    meta = pd.DataFrame({"image_id": ids, "file_name": [f"{i}.JPG" for i in ids],
+                         "seq_id": pd.Categorical([f"cap{c}" for c in cap]),
+                         "frame_num": np.ones(len(y), int)})
+    return evalset_from_arrays(probs, labels, primary=y, meta=meta,
+                               image_ids=meta["image_id"].to_numpy(dtype=object))
+
+
 def _split_of(seq_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """train/val/test per capture (70/15/15), the same for every frame of a capture."""
     codes, uniques = pd.factorize(pd.Series(seq_ids))

@@ -8,20 +8,12 @@ import pytest
 from analysis.evalset import aggregate_sequences, evalset_from_arrays, targets
 from analysis.gallery import FACT_COLUMNS, fastai_items, frame_predictions, ranked_items
 from analysis.ranking import top_losses
-from tests.synth import make_arrays
+from tests.synth import small_evalset
 
 
 @pytest.fixture
 def ev():
-    probs, y, cap = make_arrays(300, 5, seed=3)
-    labels = np.zeros(probs.shape, bool)
-    labels[np.arange(len(y)), y] = True
-    ids = [f"img{i:04d}" for i in range(len(y))]
-    meta = pd.DataFrame({"image_id": ids, "file_name": [f"{i}.JPG" for i in ids],
-                         "seq_id": pd.Categorical([f"cap{c}" for c in cap]),
-                         "frame_num": np.ones(len(y), int)})
-    return evalset_from_arrays(probs, labels, primary=y, meta=meta,
-                               image_ids=meta["image_id"].to_numpy(dtype=object))
+    return small_evalset()
 
 
 @pytest.fixture

@@ -9,20 +9,12 @@ from analysis.compare import compare
 from analysis.evalset import evalset_from_arrays
 from analysis.gallery import fastai_items
 from dashboard import components, loaders
-from tests.synth import make_arrays
+from tests.synth import make_arrays, small_evalset
 
 
 @pytest.fixture
 def ev():
-    probs, y, cap = make_arrays(300, 5, seed=3)
-    labels = np.zeros(probs.shape, bool)
-    labels[np.arange(len(y)), y] = True
-    ids = [f"img{i:04d}" for i in range(len(y))]
-    meta = pd.DataFrame({"image_id": ids, "file_name": [f"{i}.JPG" for i in ids],
-                         "seq_id": pd.Categorical([f"cap{c}" for c in cap]),
-                         "frame_num": np.ones(len(y), int)})
-    return evalset_from_arrays(probs, labels, primary=y, meta=meta,
-                               image_ids=meta["image_id"].to_numpy(dtype=object))
+    return small_evalset()
 
 
 def test_gallery_caption_from_facts_equals_fastai_caption(ev):
