@@ -316,7 +316,8 @@ def compare_f1_figure(comparison: dict, *, title: str | None = None) -> go.Figur
 
 
 def _ci_error(values: np.ndarray, cis) -> dict:
-    ci = np.array([[np.nan, np.nan] if v is None or v[0] is None else v for v in cis], float)
+    ci = np.array([[np.nan, np.nan] if v is None or v[0] is None else v for v in cis],
+                  float).reshape(-1, 2)  # (0, 2) when there is nothing to draw
     values = np.asarray(values, dtype=float)
     return {"type": "data", "symmetric": False, "array": ci[:, 1] - values,
             "arrayminus": values - ci[:, 0], "thickness": 1}

@@ -106,3 +106,11 @@ def test_other_figures(ev):
     assert len(compare_f1_figure(comp).data[0].x) == 61
     for f in (fig, rel, cov):
         f.to_json()  # serialisable (what Streamlit and the HTML report need)
+
+
+def test_seen_unseen_figure_with_no_group_to_draw():
+    """A run whose evaluated images have no site on either side still gets a (blank) figure."""
+    from analysis.plots import seen_unseen_figure
+
+    fig = seen_unseen_figure({"seen": {"n": 0}, "unseen": {"n": 0}})
+    assert len(fig.data[0].x) == 0
