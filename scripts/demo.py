@@ -146,6 +146,21 @@ def ensure_imports(dataset: list[str], images: str, runs: Path, *,
     return todo
 
 
+def ensure_projections(runs: Path) -> None:
+    """The embedding map's 2-D projection of every demo run with embeddings, cached beside the
+    run now, so the dashboard's first visit of the map does not wait for t-SNE."""
+    from analysis.embedding import cached_projection
+    from data.runs import load_run
+
+    for name in RUNS:
+        run_dir = runs / name
+        if is_complete(run_dir) and has_embeddings(run_dir):
+            run = load_run(run_dir)
+            t0 = time.perf_counter()
+            cached_projection(run_dir, run.embedding, run.image_ids)
+            log.info("embedding map of %s ready in %.1f s", name, time.perf_counter() - t0)
+
+
 def report(summaries: dict[str, dict]) -> None:
     for name, s in summaries.items():
         if s:
@@ -185,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = runs_dir()
     report(ensure_runs(dataset, images, runs))
     ensure_imports(dataset, images, runs)
+    ensure_projections(runs)
     print(f"demo ready in {time.perf_counter() - t0:.1f} s: runs in {runs}", flush=True)
     if not args.no_serve:
         serve(dataset, images, runs)
