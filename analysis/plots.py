@@ -412,6 +412,61 @@ def site_difference_figure(rows: pd.DataFrame, *, species: str, title: str | Non
     return fig
 
 
+_MARKUP = ("<", ">", "&")
+#: Trace attributes whose strings come from data (class names, sites, run ids, file names).
+_DATA_ATTRS = ("x", "y", "text", "hovertext", "customdata", "labels", "name")
+
+
+def _inert(value):
+    if isinstance(value, str):
+        return html.escape(value, quote=False) if any(m in value for m in _MARKUP) else value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = np.asarray(value, dtype=object)
+        if arr.dtype == object:
+            flat = arr.reshape(-1)
+            hits = [i for i, v in enumerate(flat) if isinstance(v, str)
+                    and any(m in v for m in _MARKUP)]
+            if hits:
+                flat = flat.copy()
+                flat[hits] = [html.escape(flat[i], quote=False) for i in hits]
+                return flat.reshape(arr.shape)
+    return value
+
+
+def inert_figure(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` whose data-borne text cannot act as markup.
+
+    Plotly renders a subset of HTML (links, bold, line breaks) in tick labels, hover values,
+    legend names and titles; a class, site or run name from a file must show as its
+    characters, never as a live link.
+    Escapes ``<``, ``>`` and ``&`` in the traces' data strings (:data:`_DATA_ATTRS`), the
+    titles and the annotations; templates (``hovertemplate``) are the figure's own markup and
+    stay.
+
+    >>> fig = inert_figure(go.Figure(go.Bar(x=["<a href='x'>zebra</a>"], y=[1])))
+    >>> fig.data[0].x[0]
+    "&lt;a href='x'&gt;zebra&lt;/a&gt;"
+    """
+    out = go.Figure(fig)
+    for trace in out.data:
+        for attr in _DATA_ATTRS:
+            if attr in trace and trace[attr] is not None:
+                trace[attr] = _inert(trace[attr])
+    layout = out.layout
+    for obj in (layout.title, layout.legend.title, *(layout[k].title for k in layout
+                                                       if k.startswith(("xaxis", "yaxis"))
+                                                       and layout[k] is not None)):
+        if obj is not None and obj.text:
+            obj.text = _inert(obj.text)
+    for axis in (k for k in layout if k.startswith(("xaxis", "yaxis"))):
+        if layout[axis] is not None and layout[axis].ticktext is not None:
+            layout[axis].ticktext = _inert(layout[axis].ticktext)
+    for ann in layout.annotations or ():
+        if ann.text:
+            ann.text = _inert(ann.text)
+    return out
+
+
 def figure_html(fig: go.Figure, *, include_plotlyjs: bool = True) -> str:
     """A figure as an HTML fragment for a self-contained page (no network).
 
@@ -428,7 +483,7 @@ def figure_html(fig: go.Figure, *, include_plotlyjs: bool = True) -> str:
         ``<div>`` and ``<script>`` of the figure (the mode bar without the Plotly logo,
         responsive).
     """
-    return pio.to_html(fig, include_plotlyjs=include_plotlyjs, full_html=False,
+    return pio.to_html(inert_figure(fig), include_plotlyjs=include_plotlyjs, full_html=False,
                        config={"displaylogo": False, "responsive": True})
 
 

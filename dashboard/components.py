@@ -394,8 +394,9 @@ def figure(fig, name: str, *, key: str | None = None, **kwargs):
 
     Returns what ``st.plotly_chart`` returns (the selection event with ``on_select``).
     """
-    from analysis.plots import SLIDE_HEIGHT, SLIDE_WIDTH, browser_path, slide_figure
+    from analysis.plots import SLIDE_HEIGHT, SLIDE_WIDTH, browser_path, inert_figure, slide_figure
 
+    fig = inert_figure(fig)  # names from files show as text, never as live links
     event = st.plotly_chart(fig, key=key, **kwargs)
     view = state.current()
     record("figure", fig)

@@ -114,3 +114,21 @@ def test_seen_unseen_figure_with_no_group_to_draw():
 
     fig = seen_unseen_figure({"seen": {"n": 0}, "unseen": {"n": 0}})
     assert len(fig.data[0].x) == 0
+
+
+def test_inert_figure_escapes_names_from_files():
+    """A hostile class name becomes text in every place Plotly renders markup."""
+    import numpy as np
+
+    from analysis.plots import confusion_figure, inert_figure
+
+    evil = "<a href='https://evil.example'>zebra</a>"
+    fig = inert_figure(confusion_figure(np.array([[3, 1], [0, 2]]), [evil, "lion"],
+                                        title=f"run {evil}"))
+    trace = fig.data[0]
+    shown = [*map(str, trace.x), *map(str, trace.y), fig.layout.title.text]
+    assert not any("<a href" in t for t in shown)
+    assert "&lt;a href='https://evil.example'&gt;zebra&lt;/a&gt;" in trace.x
+    assert "lion" in trace.x  # other names untouched
+    assert "evil.example" in fig.layout.title.text and "<a" not in fig.layout.title.text
+    assert trace.hovertemplate is None or "<extra>" in trace.hovertemplate  # own markup kept
