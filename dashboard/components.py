@@ -19,6 +19,7 @@ This module only renders: the gallery rows are computed by ``analysis.gallery``
 """
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import logging
@@ -27,6 +28,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -384,6 +386,13 @@ def record(kind: str, value: object) -> None:
     st.session_state.setdefault(_BLOCKS, []).append((kind, value))
 
 
+def table(data: pd.DataFrame, **kwargs):
+    """``st.dataframe(data, **kwargs)``, recorded for "download this view"; returns what
+    ``st.dataframe`` returns (the selection event with ``on_select``)."""
+    record("table", data)
+    return st.dataframe(data, **kwargs)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "figure"
 
@@ -478,10 +487,21 @@ def image_grid(items: pd.DataFrame, *, key: str, images_root: str | None,
                   capture_ev=capture_ev)
 
 
+def _data_uri(path: str | None) -> str | None:
+    """A cached thumbnail as a ``data:`` URI (None when there is none), for the view download."""
+    if path is None:
+        return None
+    try:
+        return "data:image/jpeg;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+    except OSError:
+        return None
+
+
 def _card(row: pd.Series, pic: tuple[str | None, str], *, key: str, images_root: str | None,
           capture_ev: "EvalSet | None") -> None:
     image_id = str(row["image_id"])
     caption = _caption(row)
+    record("image", (_data_uri(pic[0]), f"{caption} · {image_id}"))
     with st.container(border=True):
         show_image(images_root, str(row["file_name"]), cached=pic)
         st.markdown(

@@ -82,7 +82,7 @@ for col, (name, e) in zip(cols, (("before", ev_raw), ("after", loaders.calibrate
                           key=f"cal_rel_{name}")
 if fit is not None:
     st.caption("ECE per class (one-vs-rest), before and after the fitted temperature")
-    st.dataframe(pd.DataFrame(fit["per_class"]), hide_index=True, height=240, column_config={
+    components.table(pd.DataFrame(fit["per_class"]), hide_index=True, height=240, column_config={
         "ece_before": num(format="%.4f"), "ece_after": num(format="%.4f")})
 
 st.subheader("Automation")
@@ -114,7 +114,7 @@ if mode == "certified":
     per_class = per_class[per_class["n_predicted"] > 0]
     components.figure(certified_coverage_figure(per_class), "certified_coverage",
                       config={"displayModeBar": False})
-    st.dataframe(per_class, hide_index=True, column_order=[
+    components.table(per_class, hide_index=True, column_order=[
         "class", "threshold", "precision_lower_bound", "precision", "coverage", "n_accepted",
         "n_predicted", "point_threshold", "point_coverage", "captures_needed"], column_config={
         "threshold": num("certified threshold", format="%.3f", help="empty: not certifiable"),
@@ -138,7 +138,7 @@ else:
     st.markdown(f"With point-estimate thresholds, **{tot['n_accepted'] / max(tot['n'], 1):.1%}"
                 f"** of the {noun} could be labelled by the model at {TARGETS[target]} "
                 f"precision; **{tot['n_left']:,}** still need a person.")
-    st.dataframe(th[th["n_predicted"] > 0].sort_values("n_left", ascending=False),
+    components.table(th[th["n_predicted"] > 0].sort_values("n_left", ascending=False),
                  hide_index=True, column_config={
                      "threshold": num(format="%.3f", help="NaN: target unreachable"),
                      "precision": num(format="%.3f"), "coverage": num(format="percent")})

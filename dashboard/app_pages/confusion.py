@@ -91,7 +91,7 @@ with left:
 with right:
     st.markdown("**Most confused**")
     top = loaders.cached_table(view, most_confused, cm, classes, k=15)
-    rows = st.dataframe(top, key="cm_most", on_select="rerun", selection_mode="single-row",
+    rows = components.table(top, key="cm_most", on_select="rerun", selection_mode="single-row",
                         hide_index=True, width="stretch",
                         column_config={"rate": st.column_config.NumberColumn(format="%.2f")})
     sel = rows.selection.rows if rows is not None else []

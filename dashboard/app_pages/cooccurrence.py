@@ -84,7 +84,7 @@ with right:
     st.markdown(f"**{s['a_to_b']:,}** image(s) labelled **{A}** were predicted **{B}**; in "
                 f"**{s['a_to_b_with_b']:,}** of them {B} is annotated as well. {A} and {B} "
                 f"share **{s['images_together']:,}** images.")
-    st.dataframe(pairs.head(10)[["a", "b", "images_together", "a_to_b", "a_to_b_explained"]],
+    components.table(pairs.head(10)[["a", "b", "images_together", "a_to_b", "a_to_b_explained"]],
                  hide_index=True, column_config={
                      "images_together": "together", "a_to_b": "A → B",
                      "a_to_b_explained": st.column_config.ProgressColumn(

@@ -62,7 +62,7 @@ for col in ("captures_bias_ci", "occupancy_diff_ci", "overlap_ci"):
                   if col != "overlap_ci" else f"{ci[0]:.3f} – {ci[1]:.3f}" for ci in table[col]]
 num = st.column_config.NumberColumn
 st.subheader("Per species, most biased first")
-st.dataframe(table, hide_index=True, height=360, column_order=[
+components.table(table, hide_index=True, height=360, column_order=[
     "species", "flagged", "captures_labels", "captures_model", "captures_bias",
     "captures_bias_ci", "rai_labels", "rai_model", "occupancy_labels", "occupancy_model",
     "occupancy_diff_ci", "overlap", "overlap_ci", "overlap_estimator"], column_config={

@@ -64,7 +64,7 @@ table = loaders.cached_table(view, lost_breakdown, score, ev.labels, ev.classes,
 by = state.url_widget(st.segmented_control, "Break down by", list(DIMENSION_TITLES),
                       key="ef_by", default="species", format_func=DIMENSION_TITLES.get,
                       required=True)
-st.dataframe(table[table["dimension"] == by].drop(columns="dimension"), hide_index=True,
+components.table(table[table["dimension"] == by].drop(columns="dimension"), hide_index=True,
              column_config={
                  "lost_rate": st.column_config.ProgressColumn("lost", format="percent",
                                                               min_value=0.0, max_value=1.0),

@@ -74,7 +74,7 @@ else:
     with right:
         st.subheader("Per-class gap")
         gap = pd.DataFrame(gen["per_class_gap"])
-        st.dataframe(gap[gap["gap"].notna()], hide_index=True, height=320, column_config={
+        components.table(gap[gap["gap"].notna()], hide_index=True, height=320, column_config={
             "f1_seen": st.column_config.NumberColumn("F1 seen", format="%.3f"),
             "f1_unseen": st.column_config.NumberColumn("F1 unseen", format="%.3f"),
             "gap": st.column_config.NumberColumn("gap", format="%+.3f")})
@@ -83,7 +83,7 @@ st.subheader("Per site, worst first")
 per_site = pd.DataFrame(gen["per_site"])
 per_site["interval"] = [None if ci[0] is None else f"{ci[0]:.3f}–{ci[1]:.3f}"
                         for ci in per_site["macro_f1_ci"]]
-st.dataframe(per_site.drop(columns="macro_f1_ci"), hide_index=True, height=320,
+components.table(per_site.drop(columns="macro_f1_ci"), hide_index=True, height=320,
              column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
                             "macro_f1": st.column_config.NumberColumn("macro F1", format="%.3f"),
                             "interval": "95 % interval"})

@@ -104,7 +104,7 @@ def worst_slices() -> None:
     col = SLICE_BY[by]
     table = loaders.cached_table(view, slice_table, ev, by=col, policy=view.policy)
     num = st.column_config.NumberColumn
-    st.dataframe(table.head(5)[[col, "n", "accuracy", "macro_f1"]], hide_index=True,
+    components.table(table.head(5)[[col, "n", "accuracy", "macro_f1"]], hide_index=True,
                  column_config={col: by, "n": "images", "accuracy": num(format="%.3f"),
                                 "macro_f1": num("macro F1", format="%.3f")})
     choices, pick_key = table[col].dropna().astype(str).tolist(), f"ov_slice_pick:{col}"

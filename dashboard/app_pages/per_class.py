@@ -39,7 +39,7 @@ table = table[table["support"] > 0].sort_values("f1", kind="stable").reset_index
 left, right = st.columns([2, 1])
 with left:
     st.caption("Click a column header to sort; select a row to see that class's errors.")
-    picked = st.dataframe(
+    picked = components.table(
         table, key="pc_table", on_select="rerun", selection_mode="single-row", hide_index=True,
         height=min(38 + 35 * len(table), 560), width="stretch",
         column_order=["class", "name", "precision", "recall", "f1", "f1_low", "f1_high",
@@ -55,7 +55,6 @@ with left:
             "f1_high": st.column_config.NumberColumn("F1 high", format="%.3f"),
             "top_confusion": st.column_config.TextColumn("top confusion"),
         })
-components.record("table", table.drop(columns=["top_confusion"]))
 with right:
     bars = table.assign(f1_ci=table[["f1_low", "f1_high"]].to_numpy().tolist())
     components.figure(f1_bar(bars, title="F1 with 95% interval"), "f1_per_class",

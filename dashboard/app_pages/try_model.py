@@ -115,7 +115,7 @@ left, right = st.columns([3, 2])
 left.image(preview(image, max_side=PREVIEW_SIDE), width="stretch")
 with right:
     st.subheader("Top 5 species")
-    st.dataframe(top, hide_index=True, column_config={"probability": st.column_config.
+    components.table(top, hide_index=True, column_config={"probability": st.column_config.
                  ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
     if known is not None:
         st.markdown(f"Labelled **{components.esc(known['actual'])}**; the run's stored "

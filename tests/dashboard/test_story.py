@@ -114,3 +114,21 @@ def test_figure_files_are_slide_sized(ev):
     head = svg[:svg.index(">")]
     assert 'width="1920"' in head and 'height="1080"' in head
     assert "run synthetic" in svg and ">F1<" in svg                 # run named, axis title
+
+
+def test_view_download_holds_the_page_tables_and_gallery_images(app, no_exception):
+    """Top losses: its table-free gallery and Overview's tables reach the offline HTML file."""
+    from analysis.report.html import render_view
+
+    at = app("top_losses")
+    no_exception(at)
+    blocks = at.session_state["_tl_view_blocks"]
+    images = [v for k, v in blocks if k == "image"]
+    assert images, "the gallery's cards are recorded"
+    page = render_view("Top losses", blocks)
+    assert page.count("data:image/jpeg;base64,") >= 1
+    assert all(str(caption).split(" · ")[-1] in page for _, caption in images[:3])
+    at = app("overview")
+    no_exception(at)
+    page = render_view("Overview", at.session_state["_tl_view_blocks"])
+    assert "<table" in page
