@@ -95,10 +95,16 @@ def test_decisions_csv_neutralises_formulas(season, tmp_path):
     for n, text in enumerate(HOSTILE):
         store.record(dataset, curator="ann", item_id=image_id(2, 1), action="set",
                      labels=["zebra"], reason=text)
-    (out,) = export(dataset, store, tmp_path / "d.csv", format="csv")
+    (out,) = export(dataset, store, tmp_path / "d.csv", format="decisions")
     with out.open(newline="", encoding="utf-8") as fh:
         reasons = [r["reason"] for r in csv.DictReader(fh)][1:]
     assert reasons == ["'" + t for t in HOSTILE]
+    # The labelled image table carries the latest reason: neutralised too.
+    (out,) = export(dataset, store, tmp_path / "labelled.csv", format="csv")
+    with out.open(newline="", encoding="utf-8") as fh:
+        cells = [c for r in csv.DictReader(fh) for c in r.values() if c]
+    assert "'" + HOSTILE[-1] in cells
+    assert not any(c[0] in "=+-@\t\r" for c in cells if not c.lstrip("-").replace(".", "").isdigit())
 
 
 @pytest.mark.parametrize("name, message", [
