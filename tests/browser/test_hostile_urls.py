@@ -44,6 +44,10 @@ def test_hostile_urls_stay_text(page, open_page, server):
                                  " && !s.startsWith('data:') && !s.startsWith('blob:'))")
         assert external == [], (where, external)
         if stem == "relabel":  # the name is kept, shown as its own characters
+            # the progress line paints after the queue's first cards: wait for it
+            page.wait_for_function("() => document.querySelector("
+                                   "\"[data-testid='stMainBlockContainer']\")"
+                                   ".innerText.includes('curating as')")
             text = page.locator("[data-testid='stMainBlockContainer']").inner_text()
             text = text.replace("\u2060", "")  # the invisible joiner that breaks autolinks
             assert f"curating as {PHISH}" in text
