@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.certify import accept_mask, certify_for, thresholds_array
-from analysis.ecology import activity_curves, capture_table, ecology
+from analysis.ecology import (CaptureLayout, activity_curves, capture_layout, capture_table,
+                              ecology)
 from analysis.evalset import EvalSet, Policy, aggregate_sequences, capture_codes, targets
 from analysis.generalisation import generalisation_for
 from analysis.temperature import apply_temperature, calibration_fit
@@ -242,19 +243,28 @@ def ecology_for(ev: EvalSet, *, accept: np.ndarray | None = None,
     """:func:`analysis.ecology.ecology` of an EvalSet: labels (label sets) against the
     arg-max, captures from ``seq_id``, sites from ``location``, times from ``datetime``.
     ``accept``: frames the model labels ("model where certified, people elsewhere")."""
-    return ecology(captures=capture_codes(ev)[0], sites=ev.meta["location"],
-                   times=ev.meta["datetime"], labels=ev.labels, model=ev.pred,
-                   classes=ev.classes, accept=accept, species=species,
-                   site_species=site_species, n_resamples=n_resamples, seed=seed)
+    return ecology(model=ev.pred, classes=ev.classes, accept=accept, species=species,
+                   site_species=site_species, n_resamples=n_resamples, seed=seed,
+                   layout=layout_for(ev))
+
+
+def layout_for(ev: EvalSet) -> CaptureLayout:
+    """:func:`analysis.ecology.capture_layout` of an EvalSet (captures from ``seq_id``, sites
+    from ``location``, times from ``datetime``, label sets), computed once per EvalSet: the
+    arg-max and the certified comparisons and the activity curves share it."""
+    if "capture_layout" not in ev._cache:
+        ev._cache["capture_layout"] = capture_layout(
+            captures=capture_codes(ev)[0], sites=ev.meta["location"],
+            times=ev.meta["datetime"], labels=ev.labels, n_classes=len(ev.classes))
+    return ev._cache["capture_layout"]
 
 
 def activity_for(ev: EvalSet, species: str, *, accept: np.ndarray | None = None
                  ) -> pd.DataFrame:
     """Time-of-day densities of ``species`` from the labels and from the model
     (:func:`analysis.ecology.activity_curves`): ``hour, labels, model``."""
-    table = capture_table(captures=capture_codes(ev)[0], sites=ev.meta["location"],
-                          times=ev.meta["datetime"], labels=ev.labels, model=ev.pred,
-                          classes=ev.classes, accept=accept)
+    table = capture_table(model=ev.pred, classes=ev.classes, accept=accept,
+                          layout=layout_for(ev))
     return activity_curves(table, species)
 
 

@@ -251,12 +251,21 @@ def overlap_estimate(a: np.ndarray, b: np.ndarray, *, estimator: str = "auto",
 # --------------------------------------------------------------------------- captures
 
 @dataclass
-class CaptureTable:
-    """Captures of the evaluated images, with species detected by labels and by the model.
+class CaptureLayout:
+    """What the comparison needs of a run's images apart from the model: computed once per
+    evaluated set (:func:`capture_layout`) and shared by every :func:`capture_table` of it
+    (arg-max, "model where certified", other targets).
 
     Attributes
     ----------
-    classes : list of str
+    n : int
+        Images (frames).
+    n_classes : int
+    order : ndarray of int, shape (n,), or None
+        Frames in capture order (None: they already are, as :func:`capture_codes` numbers
+        contiguous captures).
+    starts : ndarray of int, shape (G,)
+        Position in that order of each capture's first frame.
     site : ndarray of int, shape (G,)
         Site code per capture (index into ``site_names``; -1 unknown).
     site_names : list
@@ -264,6 +273,35 @@ class CaptureTable:
         Effort per site (see the module docstring).
     time_bin : ndarray of int, shape (G,)
         Time-of-day bin of the capture's start (-1 when unknown).
+    frame_bits : ndarray of uint64, shape (n, W)
+        Each frame's label set as a bit mask (class k: bit ``k % 64`` of word ``k // 64``).
+    label_bits : ndarray of uint64, shape (G, W)
+        Each capture's label set (the OR of its frames').
+    n_grid : int
+    """
+
+    n: int
+    n_classes: int
+    order: np.ndarray | None
+    starts: np.ndarray
+    site: np.ndarray
+    site_names: list
+    camera_days: np.ndarray
+    time_bin: np.ndarray
+    frame_bits: np.ndarray
+    label_bits: np.ndarray
+    n_grid: int = N_GRID
+
+
+@dataclass
+class CaptureTable:
+    """Captures of the evaluated images, with species detected by labels and by the model.
+
+    Attributes
+    ----------
+    classes : list of str
+    site, site_names, camera_days, time_bin
+        As in :class:`CaptureLayout`.
     pair_capture, pair_class : ndarray of int, shape (P,)
         Every (capture, class) detected by labels or model.
     pair_kind : ndarray of int8, shape (P,)
@@ -306,8 +344,13 @@ def _class_bits(values: np.ndarray, c: int) -> np.ndarray:
 
 
 def _bit_index(powers: np.ndarray) -> np.ndarray:
-    """Bit position of each power of two (uint64): exact through float64."""
-    return np.log2(powers.astype(np.float64)).astype(np.int64)
+    """Bit position of each power of two (uint64): the exponent field of its float64, exact
+    for every power of two (and ~20x faster than ``log2``).
+
+    >>> _bit_index(np.array([1, 2, 2**40, 2**63], np.uint64)).tolist()
+    [0, 1, 40, 63]
+    """
+    return (powers.astype(np.float64).view(np.int64) >> 52) - 1023
 
 
 def _bit_pairs(lab: np.ndarray, mod: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -346,10 +389,27 @@ def _bit_pairs(lab: np.ndarray, mod: np.ndarray) -> tuple[np.ndarray, ...]:
     return np.concatenate(caps), np.concatenate(ks), np.concatenate(kinds)
 
 
-def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarray,
-                  classes: list[str], accept: np.ndarray | None = None,
-                  n_grid: int = N_GRID) -> CaptureTable:
-    """Group images into captures and record which species labels and model detect.
+def _check_rows(n: int, c: int, **arrays) -> None:
+    for name, arr in arrays.items():
+        if arr is None:
+            continue
+        if len(arr) != n:
+            raise EcologyError(f"ecology: {name} has {len(arr)} rows, labels {n}")
+        if name not in ("labels", "model"):
+            continue
+        arr = np.asarray(arr)
+        if arr.ndim == 2 and arr.shape[1] != c:
+            raise EcologyError(f"ecology: {name} has {arr.shape[1]} columns for {c} classes")
+        if arr.ndim == 1 and n and (arr.min() < 0 or arr.max() >= c):
+            bad = int(np.flatnonzero((arr < 0) | (arr >= c))[0])
+            raise EcologyError(f"ecology: {name} row {bad}: class index {arr[bad]} outside "
+                               f"0..{c - 1}")
+
+
+def capture_layout(*, captures, sites, times, labels: np.ndarray, n_classes: int,
+                   n_grid: int = N_GRID) -> CaptureLayout:
+    """Group images into captures: each capture's site, start time bin and label set, and
+    each site's effort. Independent of the model: compute once per evaluated set.
 
     Parameters
     ----------
@@ -361,33 +421,17 @@ def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarr
         Camera time per image (NaT allowed).
     labels : ndarray, shape (n,) of int or (n, C) of bool
         Label per image (or label sets).
-    model : ndarray, shape (n,) of int or (n, C) of bool
-        The model's class per image (arg-max), or its label sets.
-    classes : list of str, length C
-    accept : ndarray of bool, shape (n,), optional
-        "Model where certified, people elsewhere": frames with ``accept`` take the model's
-        species, the others keep their labels.
+    n_classes : int
     n_grid : int
         Bins of the 24 h circle.
 
     Returns
     -------
-    CaptureTable
+    CaptureLayout
     """
     labels = np.asarray(labels)
-    model = np.asarray(model)
-    n, c = len(labels), len(classes)
-    for name, arr in (("model", model), ("captures", captures), ("sites", sites),
-                      ("times", times)) + ((("accept", accept),) if accept is not None else ()):
-        if len(arr) != n:
-            raise EcologyError(f"ecology: {name} has {len(arr)} rows, labels {n}")
-    for name, arr in (("labels", labels), ("model", model)):
-        if arr.ndim == 2 and arr.shape[1] != c:
-            raise EcologyError(f"ecology: {name} has {arr.shape[1]} columns for {c} classes")
-        if arr.ndim == 1 and n and (arr.min() < 0 or arr.max() >= c):
-            bad = int(np.flatnonzero((arr < 0) | (arr >= c))[0])
-            raise EcologyError(f"ecology: {name} row {bad}: class index {arr[bad]} outside "
-                               f"0..{c - 1}")
+    n, c = len(labels), n_classes
+    _check_rows(n, c, labels=labels, captures=captures, sites=sites, times=times)
     cap = np.asarray(captures)
     big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
     # Frames grouped by capture (the usual case: integer codes in order) need no sort and no
@@ -397,13 +441,12 @@ def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarr
         head[:1] = True
         np.not_equal(cap[1:], cap[:-1], out=head[1:])
         starts = np.flatnonzero(head)
-        n_groups = len(starts)
         order = None
     else:
         cap, uniq = pd.factorize(pd.Series(cap), use_na_sentinel=False)
-        n_groups = len(uniq)
         order = np.argsort(cap, kind="stable")
-        starts = np.r_[0, np.cumsum(np.bincount(cap, minlength=n_groups))[:-1]] if n else order
+        starts = np.r_[0, np.cumsum(np.bincount(cap, minlength=len(uniq)))[:-1]] if n \
+            else order
     in_order = slice(None) if order is None else order
     site_codes, site_names = pd.factorize(pd.Series(sites), use_na_sentinel=True)
     t = np.asarray(times)
@@ -428,23 +471,65 @@ def capture_table(*, captures, sites, times, labels: np.ndarray, model: np.ndarr
     camera_days = np.where(s_end >= s_start, (s_end - s_start) / DAY_NS, 0.0)
     tod = np.mod(start, DAY_NS) / DAY_NS * 2 * np.pi
     time_bin = np.where(known_t, time_bins(tod, n_grid), -1)
-    # Each frame's classes as a bit mask; a capture's set is the OR of its frames' masks
-    # (one reduceat over frames in capture order), for labels and for the model.
-    lab_bits = _class_bits(labels, c)
-    if accept is None:
-        mod_bits = _class_bits(model, c)
-    else:
+    frame_bits = _class_bits(labels, c)
+    return CaptureLayout(n=n, n_classes=c, order=order, starts=starts, site=site,
+                         site_names=list(site_names), camera_days=camera_days,
+                         time_bin=time_bin, frame_bits=frame_bits,
+                         label_bits=_capture_bits(frame_bits, order, starts),
+                         n_grid=n_grid)
+
+
+def _capture_bits(frame_bits: np.ndarray, order: np.ndarray | None, starts: np.ndarray
+                  ) -> np.ndarray:
+    """Each capture's class set: the OR of its frames' masks (one reduceat, capture order)."""
+    if not len(starts):
+        return np.zeros((0, frame_bits.shape[1]), np.uint64)
+    return np.bitwise_or.reduceat(frame_bits if order is None else frame_bits[order], starts,
+                                  axis=0)
+
+
+def capture_table(*, captures=None, sites=None, times=None, labels: np.ndarray | None = None,
+                  model: np.ndarray, classes: list[str], accept: np.ndarray | None = None,
+                  n_grid: int = N_GRID, layout: CaptureLayout | None = None) -> CaptureTable:
+    """Group images into captures and record which species labels and model detect.
+
+    Parameters
+    ----------
+    captures, sites, times, labels
+        As in :func:`capture_layout`; not needed when ``layout`` is given.
+    model : ndarray, shape (n,) of int or (n, C) of bool
+        The model's class per image (arg-max), or its label sets.
+    classes : list of str, length C
+    accept : ndarray of bool, shape (n,), optional
+        "Model where certified, people elsewhere": frames with ``accept`` take the model's
+        species, the others keep their labels.
+    n_grid : int
+        Bins of the 24 h circle (ignored with ``layout``).
+    layout : CaptureLayout, optional
+        :func:`capture_layout` of these images, computed once and reused.
+
+    Returns
+    -------
+    CaptureTable
+    """
+    c = len(classes)
+    if layout is None:
+        layout = capture_layout(captures=captures, sites=sites, times=times, labels=labels,
+                                n_classes=c, n_grid=n_grid)
+    elif layout.n_classes != c:
+        raise EcologyError(f"ecology: the capture layout has {layout.n_classes} classes, "
+                           f"the model {c}")
+    model = np.asarray(model)
+    _check_rows(layout.n, c, model=model, accept=accept)
+    mod_bits = _class_bits(model, c)
+    if accept is not None:
         accept = np.asarray(accept, dtype=bool)
-        mod_bits = np.where(accept[:, None], _class_bits(model, c), lab_bits)
-    if n:
-        lab_g = np.bitwise_or.reduceat(lab_bits[in_order], starts, axis=0)
-        mod_g = np.bitwise_or.reduceat(mod_bits[in_order], starts, axis=0)
-    else:
-        lab_g = mod_g = np.zeros((0, lab_bits.shape[1]), np.uint64)
-    g, k, kind = _bit_pairs(lab_g, mod_g)
-    return CaptureTable(classes=list(classes), site=site, site_names=list(site_names),
-                        camera_days=camera_days, time_bin=time_bin, pair_capture=g,
-                        pair_class=k, pair_kind=kind, n_grid=n_grid)
+        mod_bits = np.where(accept[:, None], mod_bits, layout.frame_bits)
+    g, k, kind = _bit_pairs(layout.label_bits,
+                            _capture_bits(mod_bits, layout.order, layout.starts))
+    return CaptureTable(classes=list(classes), site=layout.site, site_names=layout.site_names,
+                        camera_days=layout.camera_days, time_bin=layout.time_bin,
+                        pair_capture=g, pair_class=k, pair_kind=kind, n_grid=layout.n_grid)
 
 
 def _cells(table: CaptureTable, axis_codes: np.ndarray, size: int) -> np.ndarray:
@@ -677,12 +762,13 @@ def activity_curves(table: CaptureTable, species: str) -> pd.DataFrame:
     return pd.DataFrame({"hour": hour, "labels": dens[0], "model": dens[1]})
 
 
-def ecology(*, captures, sites, times, labels: np.ndarray, model: np.ndarray,
-            classes: list[str], accept: np.ndarray | None = None,
+def ecology(*, captures=None, sites=None, times=None, labels: np.ndarray | None = None,
+            model: np.ndarray, classes: list[str], accept: np.ndarray | None = None,
             species: list[str] | None = None, site_species: str | None = None,
             n_resamples: int = 200, level: float = 0.95, tolerance: float = 0.05,
-            seed: int = 0, n_grid: int = N_GRID) -> dict:
-    """The report's ``ecology`` block: :func:`capture_table` then :func:`ecology_summary`.
+            seed: int = 0, n_grid: int = N_GRID, layout: CaptureLayout | None = None) -> dict:
+    """The report's ``ecology`` block: :func:`capture_table` then :func:`ecology_summary`
+    (``layout``: see :func:`capture_table`).
 
     Examples
     --------
@@ -698,7 +784,8 @@ def ecology(*, captures, sites, times, labels: np.ndarray, model: np.ndarray,
     (2, 2, 1.0, 0.5)
     """
     table = capture_table(captures=captures, sites=sites, times=times, labels=labels,
-                          model=model, classes=classes, accept=accept, n_grid=n_grid)
+                          model=model, classes=classes, accept=accept, n_grid=n_grid,
+                          layout=layout)
     return ecology_summary(table, species=species, site_species=site_species,
                            n_resamples=n_resamples, level=level, tolerance=tolerance,
                            seed=seed)

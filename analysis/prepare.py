@@ -2,9 +2,10 @@
 
 ``prepare(ev)`` fills the set's memo (``EvalSet._cache``, through the functions that own each
 entry) with the arg-max and confidence, the targets of both scoring policies, the capture codes
-and index, the loss ranking key, the calibration inputs and the capture-level set (mean of frame
-probabilities) with its own arg-max and targets. The dashboard runs it in the background as soon
-as a run is loaded (``dashboard.loaders``), so no page pays for it on its first visit.
+and index, the loss ranking key, the calibration inputs, the ecology's capture layout and the
+capture-level set (mean of frame probabilities) with its own arg-max and targets. The
+dashboard runs it in the background as soon as a run is loaded (``dashboard.loaders``), so no
+page pays for it on its first visit.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 from analysis.calibration import reliability
+from analysis.decision import layout_for
 from analysis.evalset import EvalSet, aggregate_sequences, capture_codes, targets
 from analysis.ranking import top_losses
 
@@ -54,6 +56,8 @@ def prepare(ev: EvalSet, *, progress: Progress | None = None) -> EvalSet:
     ]
     if "seq_id" in ev.meta.columns:
         steps.append(("capture rows", lambda: ev.capture_rows("")))
+    if {"location", "datetime"} <= set(ev.meta.columns):
+        steps.append(("capture layout (ecology)", lambda: layout_for(ev)))
     report = progress or (lambda fraction, step: None)
     n = len(steps) + 5  # the capture-level set's own steps follow
     for k, (name, step) in enumerate(steps):

@@ -15,7 +15,9 @@ same matrix (``numpy argmax``: ``probs.argmax(axis=1)``, a single pass over the 
 - certification: :func:`analysis.certify.certify`, image level (arg-max, binning, capture
   clustering, bounds, fixed-sequence search);
 - ecology: :func:`analysis.ecology.ecology` on labels vs arg-max, 200 Poisson resamples
-  (captures, occupancy, RAI, overlap and their intervals).
+  (captures, occupancy, RAI, overlap and their intervals), from scratch: the capture layout
+  (once per run; the dashboard prepares it in the background), the model's species per
+  capture and the summary, each step shown.
 
 Exit status 1 when either misses its target.
 
@@ -39,7 +41,7 @@ import numpy as np  # noqa: E402
 
 from bench.figures import record  # noqa: E402
 
-from bench import size
+from bench import back_memory, size
 
 N_IMAGES = size("TRAPLENS_BENCH_DECISION_IMAGES", default=1_000_000, full=7_200_000)
 N_CLASSES = 61
@@ -99,7 +101,7 @@ def _line(name: str, wall: float, cpu: float, target: str, extra: str = "") -> N
 
 def main() -> None:
     from analysis.certify import certify
-    from analysis.ecology import capture_table, ecology_summary
+    from analysis.ecology import capture_layout, capture_table, ecology_summary
     from analysis.evalset import argmax_rows
 
     t0 = time.perf_counter()
@@ -114,6 +116,7 @@ def main() -> None:
     base = {"baseline": "numpy argmax over (n, C)", "baseline_value": wall_b}
     record("decision", "baseline: numpy argmax over (n, C)", wall_b, "s")
     pred = argmax_rows(probs)  # the loaded EvalSet caches its arg-max (EvalSet.pred)
+    back_memory(2)  # the working memory of what follows, so it measures code, not the host
 
     misses = []
     wall, cpu, cert = _timed(lambda: certify(probs, y, captures=cap, classes=classes,
@@ -128,21 +131,28 @@ def main() -> None:
     if wall > TARGET_S:
         misses.append("certification")
 
-    # ecology() = capture_table (captures, sites, effort, species per capture) + summary;
-    # timed apart so a slow step shows, judged together against the target.
-    wall_t, cpu_t, table = _timed(lambda: capture_table(
-        captures=cap, sites=sites, times=times, labels=y, model=pred, classes=classes))
-    _line("  ecology: capture table", wall_t, cpu_t, "-")
+    # ecology() = capture_layout (captures, sites, effort, label sets: once per run, prepared
+    # in the background by the dashboard) + capture_table (the model's species per capture)
+    # + summary; timed apart so a slow step shows, judged together (from scratch) against
+    # the target.
+    wall_l, cpu_l, layout = _timed(lambda: capture_layout(
+        captures=cap, sites=sites, times=times, labels=y, n_classes=N_CLASSES))
+    _line("  ecology: capture layout (once per run)", wall_l, cpu_l, "-")
+    wall_t, cpu_t, table = _timed(lambda: capture_table(model=pred, classes=classes,
+                                                        layout=layout))
+    _line("  ecology: capture table (the model's species)", wall_t, cpu_t, "-")
     wall_s, cpu_s, eco = _timed(lambda: ecology_summary(table, n_resamples=200))
     _line("  ecology: summary + 200 Poisson resamples", wall_s, cpu_s, "-")
-    wall, cpu = wall_t + wall_s, cpu_t + cpu_s
+    wall, cpu = wall_l + wall_t + wall_s, cpu_l + cpu_t + cpu_s
     flagged = sum(r["flagged"] for r in eco["per_species"])
     _line("ecology (labels vs arg-max, 200 resamples)", wall, cpu, f"< {TARGET_S:g} s",
           f"{wall / wall_b:.1f}x argmax; {flagged}/{len(eco['per_species'])} species flagged")
     record("decision", "ecology wall (labels vs arg-max, 200 resamples)", wall, "s",
            target=TARGET_S, **base)
     record("decision", "ecology cpu (labels vs arg-max, 200 resamples)", cpu, "s")
-    record("decision", "ecology capture table wall", wall_t, "s")
+    record("decision", "ecology capture layout wall (once per run)", wall_l, "s")
+    record("decision", "ecology per view wall (layout prepared)", wall_t + wall_s, "s",
+           target=TARGET_S, **base)
     if wall > TARGET_S:
         misses.append("ecology")
     if misses:

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from analysis.ecology import (EcologyError, capture_table, concentration, density_overlap,
-                              ecology, kde_on_grid, overlap_estimate, time_bins)
+from analysis.ecology import (EcologyError, capture_layout, capture_table, concentration,
+                              density_overlap, ecology, kde_on_grid, overlap_estimate,
+                              time_bins)
 
 TWO_PI = 2 * np.pi
 
@@ -150,3 +151,33 @@ def test_capture_table_marks_kinds():
     assert {k: t for (g, k), t in pairs.items() if g == 1} == {1: 2, 2: 1}  # capture 2:
     # zebra by both, lion by the model only
     assert pairs[(2, 0)] == 0 and pairs[(2, 1)] == 1  # capture 3: empty vs zebra
+
+
+def test_layout_is_shared_and_gives_the_same_table():
+    """One capture layout (computed once per run) serves the arg-max and the "model where
+    certified" tables; each equals the table built from scratch. Frames out of capture order
+    (string capture ids) take the sorting path."""
+    rng = np.random.default_rng(3)
+    n, c = 400, 5
+    caps = rng.integers(0, 120, n).astype(str)  # not contiguous, not integers
+    kw = dict(captures=caps, sites=rng.choice(["A", "B", None], n),
+              times=pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, n),
+                                                                 unit="s"),
+              labels=rng.random((n, c)) < 0.3)
+    classes = [f"k{i}" for i in range(c)]
+    layout = capture_layout(**kw, n_classes=c)
+    for accept in (None, rng.random(n) < 0.5):
+        model = rng.integers(0, c, n)
+        a = capture_table(**kw, model=model, classes=classes, accept=accept)
+        b = capture_table(model=model, classes=classes, accept=accept, layout=layout)
+        key = lambda t: sorted(zip(t.pair_capture.tolist(), t.pair_class.tolist(),  # noqa: E731
+                                   t.pair_kind.tolist()))
+        assert key(a) == key(b) and len(key(a)) > n // 4
+        np.testing.assert_array_equal(a.site, b.site)
+        np.testing.assert_array_equal(a.time_bin, b.time_bin)
+        np.testing.assert_array_equal(a.camera_days, b.camera_days)
+    with pytest.raises(EcologyError, match="layout has 5 classes, the model 4"):
+        capture_table(model=np.zeros(n, int), classes=classes[:4], layout=layout)
+    with pytest.raises(EcologyError, match="accept has 3 rows, labels 400"):
+        capture_table(model=np.zeros(n, int), classes=classes, layout=layout,
+                      accept=np.ones(3, bool))
