@@ -10,6 +10,7 @@ calibrated probabilities, and the ecology comparison of labels with the arg-max 
 """
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import logging
@@ -167,7 +168,9 @@ def fit_run_temperature(full: EvalSet, ev: EvalSet, *, run_dir: str | Path | Non
     full : EvalSet
         Every prediction of the run (its ``meta["split"] == "val"`` rows are the fit set).
     ev : EvalSet
-        The evaluated images (the chosen split and slices).
+        The evaluated images (the chosen split and slices); when it is ``full`` itself, the
+        result is memoised on it (the dashboard fits it in the background,
+        :func:`analysis.prepare.prepare`).
     run_dir : path, optional
         The run folder: a ``calibration.json`` fitted on the same predictions is reused, and a
         new fit is written there (``store``; a read-only folder only logs a warning).
@@ -180,6 +183,10 @@ def fit_run_temperature(full: EvalSet, ev: EvalSet, *, run_dir: str | Path | Non
         ece_after, per_class, capture_level``) plus ``fitted_on`` ("val"), ``n_fit`` and
         ``stored`` (path of ``calibration.json`` or None); None without validation rows.
     """
+    memo = (f"calibration_fit:{None if run_dir is None else Path(run_dir).resolve()}:"
+            f"{store}:{n_bins}")
+    if ev is full and memo in full._cache:  # the whole run: fitted once (analysis.prepare)
+        return copy.deepcopy(full._cache[memo])
     split = full.meta["split"].astype(str).to_numpy() if "split" in full.meta else None
     val = np.flatnonzero(split == "val") if split is not None else np.zeros(0, np.int64)
     if not len(val) or not len(ev):
@@ -206,6 +213,8 @@ def fit_run_temperature(full: EvalSet, ev: EvalSet, *, run_dir: str | Path | Non
                 out["stored"] = str(write_calibration(run_dir, record))
             except OSError as exc:
                 log.warning("could not store the fitted temperature in %s: %s", run_dir, exc)
+    if ev is full:
+        full._cache[memo] = copy.deepcopy(out)
     return out
 
 

@@ -2,10 +2,10 @@
 
 ``prepare(ev)`` fills the set's memo (``EvalSet._cache``, through the functions that own each
 entry) with the arg-max and confidence, the targets of both scoring policies, the capture codes
-and index, the loss ranking key, the calibration inputs, the ecology's capture layout and the
-capture-level set (mean of frame probabilities) with its own arg-max and targets. The
-dashboard runs it in the background as soon as a run is loaded (``dashboard.loaders``), so no
-page pays for it on its first visit.
+and index, the loss ranking key, the calibration inputs, the fitted temperature, the ecology's
+capture layout and the capture-level set (mean of frame probabilities) with its own arg-max and
+targets. The dashboard runs it in the background as soon as a run is loaded
+(``dashboard.loaders``), so no page pays for it on its first visit.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from analysis.calibration import reliability
-from analysis.decision import layout_for
+from analysis.decision import fit_run_temperature, layout_for
 from analysis.evalset import EvalSet, aggregate_sequences, capture_codes, targets
 from analysis.ranking import top_losses
 
@@ -32,13 +32,18 @@ def _image_steps(ev: EvalSet) -> list[tuple[str, Callable[[], object]]]:
     ]
 
 
-def prepare(ev: EvalSet, *, progress: Progress | None = None) -> EvalSet:
+def prepare(ev: EvalSet, *, run_dir: str | None = None, progress: Progress | None = None
+            ) -> EvalSet:
     """Compute and memoise on ``ev`` what every page needs once per run; returns ``ev``.
 
     Parameters
     ----------
     ev : EvalSet
         An image-level set (the unfiltered set of a run, as the dashboard loads it).
+    run_dir : str, optional
+        The run folder: the temperature is then fitted on its validation split (or read from
+        its ``calibration.json``) with ECE before and after on the whole run
+        (:func:`analysis.decision.fit_run_temperature`, as the Calibration page asks).
     progress : callable(fraction, step), optional
         Called before each step with the fraction done (0..1) and the step's name.
 
@@ -58,6 +63,9 @@ def prepare(ev: EvalSet, *, progress: Progress | None = None) -> EvalSet:
         steps.append(("capture rows", lambda: ev.capture_rows("")))
     if {"location", "datetime"} <= set(ev.meta.columns):
         steps.append(("capture layout (ecology)", lambda: layout_for(ev)))
+    if run_dir is not None and "split" in ev.meta.columns:
+        steps.append(("fitted temperature, ECE before and after",
+                      lambda: fit_run_temperature(ev, ev, run_dir=run_dir)))
     report = progress or (lambda fraction, step: None)
     n = len(steps) + 5  # the capture-level set's own steps follow
     for k, (name, step) in enumerate(steps):

@@ -225,8 +225,11 @@ def _sites_file_cached(stamps: tuple[Stamp, ...], name: str, data: bytes) -> str
 def _slice_options_cached(stamps: tuple[Stamp, ...]) -> dict[str, list]:
     images = _load_dataset_cached(stamps).images
 
-    def values(col: str) -> list:
-        return sorted(images[col].dropna().astype(str).unique().tolist())
+    def values(col: str) -> list:  # categorical columns: their categories are the values
+        col = images[col]
+        if col.dtype == "category":
+            return sorted(map(str, col.cat.remove_unused_categories().cat.categories))
+        return sorted(col.dropna().astype(str).unique().tolist())
 
     return {
         "site": values("location"),
@@ -349,7 +352,7 @@ def _start_prepare(key: tuple, ev: "EvalSet") -> None:
 
     def run() -> None:
         try:
-            prepare(ev, progress=report)
+            prepare(ev, run_dir=key[1], progress=report)
         except Exception:  # the page computes what is missing itself and shows the error
             log.exception("preparing %s failed", key[1])
 

@@ -407,7 +407,9 @@ def _elements(r: _Reader, key: str, decoder: msgspec.json.Decoder, raw: bool,
         items = None
         if len(buf) >= min(r.chunk, _FAST_MIN):
             cuts = [_fast_items(buf)]
-            end = _ARRAY_END.search(buf)  # the array may end in the buffer: try that first
+            # the array may end in the buffer: try that first ("]" is rare inside elements)
+            close = buf.find(b"]")
+            end = None if close < 0 else _ARRAY_END.search(buf, max(close - _WINDOW, 0))
             if end is not None and (cuts[0] is None or end.start() < cuts[0]):
                 cuts.insert(0, end.start() + 1)
             for n in cuts:

@@ -172,7 +172,7 @@ def image_batch(items: list, *, where: str, offset: int, source: int, null_check
                          f"{where}: datetime {get['datetime'][k]!r} is not a date and time"))
     batch = pa.RecordBatch.from_pydict({
         "image_id": ids, "file_name": files,
-        "seq_id": seq.dictionary_encode(), "frame_num": frame, "seq_num_frames": nframes,
+        "seq_id": seq, "frame_num": frame, "seq_num_frames": nframes,
         "location": location.dictionary_encode(),
         "season": text["season"].dictionary_encode(),
         "datetime": stamps, "width": width, "height": height,
@@ -206,21 +206,30 @@ def annotation_batch(items: list, *, where: str, offset: int, source: int,
 # --- frames -----------------------------------------------------------------------------
 
 def concat(batches: Sequence[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
-    """One table from batches whose dictionary columns were encoded separately."""
+    """One table (a chunk per batch, nothing copied) from batches whose dictionary columns
+    (few values each) were encoded separately."""
     if not batches:
         return schema.empty_table()
-    return pa.Table.from_batches(batches).unify_dictionaries().combine_chunks()
+    return pa.Table.from_batches(batches).unify_dictionaries()
 
 
 def _categorical(col: pa.ChunkedArray | pa.Array) -> pd.Categorical:
+    """Categories in first-seen order, only those used; missing values as -1 codes."""
+    if isinstance(col, pa.ChunkedArray) and not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)  # one memo over all chunks: a shared dictionary
     if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks else pa.array([], _STR)
+        col = col.unify_dictionaries() if col.num_chunks > 1 else col
+        col = col.combine_chunks() if col.num_chunks else pa.array([], _STR).dictionary_encode()
     if not pa.types.is_dictionary(col.type):
         col = col.dictionary_encode()
-    cats = pd.Index(col.dictionary.to_pylist(), dtype="str")
+    cats = pd.Index(col.dictionary.to_pandas(), dtype="str")
     codes = pc.fill_null(col.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    # drop unused categories (e.g. null-only batches), keep first-seen order
-    return pd.Categorical.from_codes(codes, categories=cats).remove_unused_categories()
+    used = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
+    if used.all():  # every category used (a fresh encoding): no second pass over codes
+        return pd.Categorical.from_codes(codes, categories=cats, validate=False)
+    # drop unused categories (e.g. null-only batches, filtered rows), keep first-seen order
+    return pd.Categorical.from_codes(codes, categories=cats,
+                                     validate=False).remove_unused_categories()
 
 
 def _str(col: pa.ChunkedArray) -> pd.Series:
@@ -389,7 +398,7 @@ def sequences_frame(images: pd.DataFrame) -> pd.DataFrame:
 
 
 IMAGE_SCHEMA = pa.schema([
-    ("image_id", _STR), ("file_name", _STR), ("seq_id", pa.dictionary(pa.int32(), _STR)),
+    ("image_id", _STR), ("file_name", _STR), ("seq_id", _STR),
     ("frame_num", pa.int32()), ("seq_num_frames", pa.int32()),
     ("location", pa.dictionary(pa.int32(), _STR)), ("season", pa.dictionary(pa.int32(), _STR)),
     ("datetime", pa.timestamp("s")), ("width", pa.int32()), ("height", pa.int32()),

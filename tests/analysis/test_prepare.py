@@ -46,3 +46,35 @@ def test_prepare_memoises_and_equals_fresh_computation():
     sub = ev.subset(np.arange(len(ev)) % 2 == 0)
     assert "aggregate:mean" not in sub._cache
     np.testing.assert_array_equal(sub.pred, fresh.subset(np.arange(len(ev)) % 2 == 0).pred)
+
+
+def test_prepare_fits_the_temperature_and_the_capture_layout_once(tmp_path):
+    """With the run folder, the whole run's temperature fit (what the Calibration page asks
+    first) and the ecology's capture layout are prepared: the page's call then returns the
+    memo, equal to a fresh fit, and stores calibration.json beside the run."""
+    from analysis.decision import fit_run_temperature, layout_for
+
+    def ev_with_meta():
+        ev = _ev(1)
+        n = len(ev)
+        ev.meta["split"] = np.where(np.arange(n) % 3 == 0, "val", "test")
+        ev.meta["location"] = pd.Categorical(np.where(np.arange(n) % 2 == 0, "A", "B"))
+        ev.meta["datetime"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(
+            np.arange(n) * 3600, unit="s")
+        return ev
+
+    ev, fresh = ev_with_meta(), ev_with_meta()
+    run = tmp_path / "run"
+    run.mkdir()
+    steps = []
+    prepare(ev, run_dir=str(run), progress=lambda f, step: steps.append(step))
+    assert "fitted temperature, ECE before and after" in steps
+    assert "capture layout (ecology)" in steps
+    assert "capture_layout" in ev._cache and (run / "calibration.json").is_file()
+    memo = next(k for k in ev._cache if k.startswith("calibration_fit:"))
+    got = fit_run_temperature(ev, ev, run_dir=str(run))
+    assert got == ev._cache[memo] and got is not ev._cache[memo]  # a copy: callers may edit
+    want = fit_run_temperature(fresh, fresh, run_dir=None)
+    assert np.isclose(got["temperature"], want["temperature"])
+    assert np.isclose(got["ece_after"], want["ece_after"])
+    assert layout_for(ev) is ev._cache["capture_layout"]
