@@ -130,7 +130,8 @@ def ranked_items(ev: EvalSet, table: pd.DataFrame) -> pd.DataFrame:
     ev : EvalSet
         The set the table was ranked from (every ``image_id`` is one of its rows).
     table : DataFrame
-        ``image_id`` and the :data:`FACT_COLUMNS`.
+        ``image_id`` and the :data:`FACT_COLUMNS`; its index, when named ``row`` (as
+        top_losses gives it), holds the rows in ``ev`` (checked against the ids).
 
     Returns
     -------
@@ -143,7 +144,10 @@ def ranked_items(ev: EvalSet, table: pd.DataFrame) -> pd.DataFrame:
         An ``image_id`` of ``table`` is not in ``ev``.
     """
     ids = table["image_id"].astype(str).to_numpy(dtype=object)
-    rows = ev.rows_of(ids)
+    rows = table.index.to_numpy() if table.index.name == "row" else None
+    if rows is None or not (len(rows) == 0 or (rows.min() >= 0 and rows.max() < len(ev)
+                                               and np.all(ev.image_ids[rows] == ids))):
+        rows = ev.rows_of(ids)  # not top_losses' own rows of this set: look the ids up
     if (rows < 0).any():
         raise KeyError(f"ranked_items: image_id {ids[np.flatnonzero(rows < 0)[0]]!r} of the "
                        "table is not in the eval set")

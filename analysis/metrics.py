@@ -15,6 +15,8 @@ Conventions (identical to scikit-learn with ``zero_division=0`` and ``labels=Non
 """
 from __future__ import annotations
 
+import copy
+
 import logging
 from collections.abc import Sequence
 
@@ -209,18 +211,35 @@ def summary(cm: np.ndarray) -> dict:
 def _group_patterns(code: np.ndarray, base: int, groups: np.ndarray) -> np.ndarray:
     """Pattern id (0..K-1) per group; groups with the same multiset of per-image codes
     (``1 <= code < base``) share one, so the bootstrap draws K counts instead of G.
-    ``groups`` must be ``0..G-1``."""
+    ``groups`` must be ``0..G-1``; ids are numbered by first appearance."""
+    width = max(1, int(62 // np.log2(base)))  # codes that fit in one int64 key
+    n = len(code)
+    if n and np.all(groups[1:] >= groups[:-1]):  # frames of a capture together (the usual)
+        starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        sizes = np.diff(np.r_[starts, n])
+        m = int(sizes.max())
+        if m <= max(width, 16):
+            # each group's codes as one row padded with 0 (below every code), sorted: the
+            # row is the multiset; its last ``width`` digits in base ``base`` an exact key
+            mat = np.zeros((len(starts), m), np.int64)
+            mat[np.repeat(np.arange(len(starts)), sizes),
+                np.arange(n) - np.repeat(starts, sizes)] = code
+            mat.sort(axis=1)
+            w = min(width, m)
+            key = mat[:, m - w:] @ (np.int64(base) ** np.arange(w, dtype=np.int64))
+            big = sizes > width  # a pattern of its own each (exact, less compressed)
+            key[big] = -(np.arange(int(big.sum())) + 1)
+            return pd.factorize(key)[0]
     order = np.lexsort((code, groups))
     g_sorted, c_sorted = groups[order], code[order]
     starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
     sizes = np.diff(np.r_[starts, len(g_sorted)])
     pos = np.arange(len(g_sorted)) - np.repeat(starts, sizes)
-    width = max(1, int(62 // np.log2(base)))  # codes that fit in one int64 key
     term = np.where(pos < width, c_sorted * base ** np.minimum(pos, width - 1), 0)
     key = np.add.reduceat(term, starts)
     big = sizes > width  # larger groups keep a pattern of their own (exact, less compressed)
     key[big] = -(np.arange(int(big.sum())) + 1)
-    return np.unique(key, return_inverse=True)[1].reshape(-1)
+    return pd.factorize(key)[0]
 
 
 def resampled_counts(pairs: list[tuple[np.ndarray, np.ndarray]], groups: np.ndarray | None,
@@ -251,10 +270,9 @@ def resampled_counts(pairs: list[tuple[np.ndarray, np.ndarray]], groups: np.ndar
     code = np.zeros(n, np.int64)
     for j, (yt, yp) in enumerate(pairs):
         code += (np.asarray(yt, np.int64) * n_classes + yp) * c2 ** j
-    pattern_of_group = _group_patterns(code + 1, c2 ** len(pairs) + 1, groups)
-    # Number patterns by their first capture, not by their (class-index) codes: the random
+    # Patterns numbered by their first capture, not by their (class-index) codes: the random
     # weights then go to the same captures whatever the class order of the manifest.
-    pattern_of_group = pd.factorize(pattern_of_group)[0]
+    pattern_of_group = _group_patterns(code + 1, c2 ** len(pairs) + 1, groups)
     _, rep_group, n_per_pattern = np.unique(pattern_of_group, return_index=True,
                                             return_counts=True)
     # One representative capture per pattern gives the pattern's integer contribution;
@@ -401,10 +419,20 @@ def evaluate(ev: EvalSet, *, policy: Policy = "set", level: str = "image",
     dict
         ``{n, accuracy, balanced_accuracy, macro_f1, macro_f1_ci: [lo, hi], weighted_f1,
         per_class: [{class, precision, recall, f1, f1_ci: [lo, hi], support}]}`` plus
-        ``level``, ``policy`` and, for sequences, ``aggregation``. JSON-ready.
+        ``level``, ``policy`` and, for sequences, ``aggregation``. JSON-ready. Memoised on
+        ``ev`` (a copy is returned).
     """
     if level not in ("image", "sequence"):
         raise ValueError(f"level must be 'image' or 'sequence', got {level!r}")
+    memo = f"evaluate:{policy}:{level}:{aggregation}:{n_resamples}:{seed}"
+    if memo not in ev._cache:  # the Overview and Per-class pages ask for the same block
+        ev._cache[memo] = _evaluate(ev, policy=policy, level=level, aggregation=aggregation,
+                                    n_resamples=n_resamples, seed=seed)
+    return copy.deepcopy(ev._cache[memo])
+
+
+def _evaluate(ev: EvalSet, *, policy: Policy, level: str, aggregation: str, n_resamples: int,
+              seed: int) -> dict:
     if level == "sequence":
         ev = aggregate_sequences(ev, how=aggregation)
     y_true, y_pred = targets(ev, policy=policy)

@@ -210,7 +210,8 @@ def top_losses(ev: EvalSet, *, k: int = 100, largest: bool = True,
         Columns ``image_id, predicted, actual, loss, p_predicted, p_actual``, sorted by loss
         (descending when ``largest``; ties by row order). ``actual`` is the label-set class
         the loss is measured against (the most probable of the image's labels), ``predicted``
-        the arg-max.
+        the arg-max. The index (``row``) is each image's row in ``ev``: galleries join on it
+        without hashing every id of the set.
 
     Examples
     --------
@@ -233,7 +234,7 @@ def top_losses(ev: EvalSet, *, k: int = 100, largest: bool = True,
                          "actual": classes[act], "loss": exact,
                          "p_predicted": ev.probs[idx, pred].astype(np.float64),
                          "p_actual": ev.probs[idx, act].astype(np.float64)},
-                        columns=TOP_LOSS_COLUMNS)
+                        columns=TOP_LOSS_COLUMNS, index=pd.Index(idx, name="row"))
 
 
 def out_of_sample(ev: EvalSet) -> np.ndarray:
@@ -293,7 +294,7 @@ def _loss_candidates(ev: EvalSet, k: int | None) -> pd.DataFrame:
     wrong = y_true != y_pred  # a correct prediction is no candidate
     k = int(wrong.sum()) if k is None else k
     top = top_losses(ev, k=k, mask=wrong)
-    rows = ev.rows_of(top["image_id"])
+    rows = top.index.to_numpy()
     reason = [f"top loss #{i + 1}: loss {l:.2f}, model says {p} ({pp:.2f}), "
               f"{a} only {pa_:.2f}"
               for i, (l, p, pp, a, pa_) in enumerate(zip(top["loss"], top["predicted"],

@@ -123,19 +123,24 @@ def fit_temperature(scores: np.ndarray, y_true: np.ndarray, *, kind: str = "prob
     return t
 
 
-def softmax_t(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """``softmax(logits / temperature)`` row-wise, float32, in blocks.
+def softmax_t(scores: np.ndarray, temperature: float, *, kind: str = "logits") -> np.ndarray:
+    """``softmax(logits / temperature)`` row-wise, float32, in blocks of rows.
+
+    ``kind="probs"`` takes probabilities and uses ``log p`` (as :func:`as_logits`) block by
+    block: no (n, C) logits array is ever held, which at 7.2 M x 61 would be 1.7 GB.
 
     Examples
     --------
     >>> np.round(softmax_t(np.log(np.array([[0.8, 0.2]])), 2.0).astype(float), 3).tolist()
     [[0.667, 0.333]]
+    >>> np.round(softmax_t(np.array([[0.8, 0.2]]), 2.0, kind="probs").astype(float), 3).tolist()
+    [[0.667, 0.333]]
     """
-    logits = np.asarray(logits)
-    out = np.empty(logits.shape, np.float32)
+    scores = np.asarray(scores)
+    out = np.empty(scores.shape, np.float32)
     inv = np.float32(1.0 / temperature)
-    for lo in range(0, len(logits), _BLOCK):
-        z = logits[lo:lo + _BLOCK].astype(np.float32) * inv
+    for lo in range(0, len(scores), _BLOCK):
+        z = as_logits(scores[lo:lo + _BLOCK], kind=kind) * inv  # a new float32 block
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
@@ -148,11 +153,15 @@ def apply_temperature(scores: np.ndarray, temperature: float, *, kind: str = "pr
     """Calibrated probabilities ``softmax(logits / T)`` (float32, shape (n, C))."""
     if not temperature > 0:
         raise TemperatureError(f"temperature must be > 0, got {temperature!r}")
-    return softmax_t(as_logits(scores, kind=kind), temperature)
+    return softmax_t(scores, temperature, kind=kind)
 
 
-def capture_logits(logits: np.ndarray, captures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def capture_logits(scores: np.ndarray, captures: np.ndarray, *, kind: str = "logits"
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Mean frame logits per capture, and the capture's first row.
+
+    ``kind="probs"`` takes probabilities (logits ``log p``, block by block, as
+    :func:`softmax_t`).
 
     Returns
     -------
@@ -161,14 +170,16 @@ def capture_logits(logits: np.ndarray, captures: np.ndarray) -> tuple[np.ndarray
     first : ndarray of int, shape (G,)
         Row of each capture's first frame.
     """
+    scores = np.asarray(scores)
     codes, uniq_first = pd.factorize(pd.Series(np.asarray(captures)), use_na_sentinel=False)
-    g = len(uniq_first)
-    member = sparse.csr_matrix((np.ones(len(codes), np.float32), (codes, np.arange(len(codes)))),
-                               shape=(g, len(codes)))
-    sizes = np.bincount(codes, minlength=g).astype(np.float32)
-    mean = np.asarray(member @ logits, dtype=np.float32) / sizes[:, None]
-    first = np.full(g, len(codes), np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes)))
+    g, n = len(uniq_first), len(codes)
+    member = sparse.csc_matrix((np.ones(n, np.float32), (codes, np.arange(n))), shape=(g, n))
+    mean = np.zeros((g, scores.shape[1]), np.float32)
+    for lo in range(0, n, _BLOCK):
+        mean += member[:, lo:lo + _BLOCK] @ as_logits(scores[lo:lo + _BLOCK], kind=kind)
+    mean /= np.bincount(codes, minlength=g).astype(np.float32)[:, None]
+    first = np.full(g, n, np.int64)
+    np.minimum.at(first, codes, np.arange(n))
     return mean, first
 
 
@@ -217,16 +228,15 @@ def calibration_fit(val_scores: np.ndarray, val_labels: np.ndarray, eval_scores:
     """
     t = (float(temperature) if temperature is not None
          else fit_temperature(val_scores, val_labels, kind=kind, max_rows=max_rows))
-    logits = as_logits(eval_scores, kind=kind)
     labels = np.asarray(eval_labels)
-    before = softmax_t(logits, 1.0)
-    res = _ece_pair(before, softmax_t(logits, t), labels, classes, n_bins)
+    res = _ece_pair(softmax_t(eval_scores, 1.0, kind=kind),
+                    softmax_t(eval_scores, t, kind=kind), labels, classes, n_bins)
     out = {"temperature": t, "ece_before": res["ece_before"], "ece_after": res["ece_after"],
            "per_class": [{"class": name, "ece_before": float(b), "ece_after": float(a)}
                          for name, b, a in zip(classes, res["per_class_before"],
                                                res["per_class_after"])]}
     if eval_captures is not None:
-        mean, _ = capture_logits(logits, eval_captures)
+        mean, _ = capture_logits(eval_scores, eval_captures, kind=kind)
         codes = pd.factorize(pd.Series(np.asarray(eval_captures)), use_na_sentinel=False)[0]
         if labels.ndim == 1:
             cap_labels = np.zeros((len(mean), len(classes)), bool)

@@ -144,7 +144,8 @@ def _with_context(ev: EvalSet, table: pd.DataFrame) -> pd.DataFrame:
     """Add ``file_name``, ``seq_id`` and ``frame_num`` of each ``image_id`` (for thumbnails)."""
     if table.empty:
         return table
-    rows = ev.rows_of(table["image_id"])
+    rows = (table.index.to_numpy() if table.index.name == "row"  # top_losses' own rows
+            else ev.rows_of(table["image_id"]))
     extra = {c: ev.meta[c].take(rows).astype(object).to_numpy()
              for c in ("file_name", "seq_id", "frame_num") if c in ev.meta.columns
              and c not in table.columns}
