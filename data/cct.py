@@ -715,6 +715,20 @@ def _conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _stat_match(folder: Path, files: Sequence[Path]) -> Path | None:
+    """The cache entry of these paths whose sources had the files' current size and mtime
+    (the likely hit, read while the hashes are computed), or None."""
+    now = [[f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    for entry in folder.glob(_cache_prefix(files) + "*"):
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            if [[s["size"], s["mtime_ns"]] for s in meta["sources"]] == now:
+                return entry
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
 def _read_cache(entry: Path) -> Dataset | None:
     meta_path = entry / "meta.json"
     if not meta_path.is_file():
@@ -786,16 +800,21 @@ def load_dataset(paths: Sequence[str | Path] | str | Path, *, cache: bool = True
                                "inside it")
         if not f.is_file():
             raise DatasetError(f"{f}: no such file")
-    # sha256 releases the GIL: hash while parsing, unless a cache entry of these paths may
-    # hold the tables (then the hashes decide before any parsing)
+    # sha256 releases the GIL: hash while parsing, or, when a cache entry of these paths was
+    # written for files of the same size and mtime, while reading it; the hashes then decide
+    # whether those tables are the files' (a same-size, same-mtime edit is caught here).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
         hashing = [pool.submit(_source_info, f) for f in files]
         folder = _paths.cache_dir() / "datasets"
         if cache and folder.is_dir() and any(folder.glob(_cache_prefix(files) + "*")):
+            candidate = _stat_match(folder, files)
+            ds = _read_cache(candidate) if candidate is not None else None
             sources = [h.result() for h in hashing]
-            ds = _read_cache(_cache_entry(sources))
+            entry = _cache_entry(sources)
+            if entry != candidate:
+                ds = _read_cache(entry)
             if ds is not None:
-                log.info("dataset tables from cache %s", _cache_entry(sources))
+                log.info("dataset tables from cache %s", entry)
                 return ds
         raws = [_read_source(f, k, chunk_bytes=chunk_bytes) for k, f in enumerate(files)]
         sources = [h.result() for h in hashing]
