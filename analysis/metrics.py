@@ -211,33 +211,36 @@ def summary(cm: np.ndarray) -> dict:
 def _group_patterns(code: np.ndarray, base: int, groups: np.ndarray) -> np.ndarray:
     """Pattern id (0..K-1) per group; groups with the same multiset of per-image codes
     (``1 <= code < base``) share one, so the bootstrap draws K counts instead of G.
-    ``groups`` must be ``0..G-1``; ids are numbered by first appearance."""
-    width = max(1, int(62 // np.log2(base)))  # codes that fit in one int64 key
+    ``groups`` must be ``0..G-1``; ids are numbered by first appearance. A group with more
+    images than one int64 key holds keeps a pattern of its own (exact, less compressed)."""
     n = len(code)
-    if n and np.all(groups[1:] >= groups[:-1]):  # frames of a capture together (the usual)
-        starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-        sizes = np.diff(np.r_[starts, n])
-        m = int(sizes.max())
-        if m <= max(width, 16):
-            # each group's codes as one row padded with 0 (below every code), sorted: the
-            # row is the multiset; its last ``width`` digits in base ``base`` an exact key
-            mat = np.zeros((len(starts), m), np.int64)
-            mat[np.repeat(np.arange(len(starts)), sizes),
-                np.arange(n) - np.repeat(starts, sizes)] = code
-            mat.sort(axis=1)
-            w = min(width, m)
-            key = mat[:, m - w:] @ (np.int64(base) ** np.arange(w, dtype=np.int64))
-            big = sizes > width  # a pattern of its own each (exact, less compressed)
-            key[big] = -(np.arange(int(big.sum())) + 1)
-            return pd.factorize(key)[0]
-    order = np.lexsort((code, groups))
-    g_sorted, c_sorted = groups[order], code[order]
-    starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
-    sizes = np.diff(np.r_[starts, len(g_sorted)])
-    pos = np.arange(len(g_sorted)) - np.repeat(starts, sizes)
-    term = np.where(pos < width, c_sorted * base ** np.minimum(pos, width - 1), 0)
-    key = np.add.reduceat(term, starts)
-    big = sizes > width  # larger groups keep a pattern of their own (exact, less compressed)
+    if not n:
+        return np.zeros(0, np.int64)
+    sizes = np.bincount(groups)
+    m = int(sizes.max())
+    width = max(1, int(62 // np.log2(base)))  # codes that fit in one int64 key
+    if width < m:  # a wide base (e.g. two runs' codes): renumber the codes present
+        code = pd.factorize(code)[0] + 1
+        base = int(code.max()) + 1
+        width = max(1, int(62 // np.log2(base)))
+    w = min(width, m)
+    powers = np.int64(base) ** np.arange(w, dtype=np.int64)
+    big = sizes > width
+    if m <= 16 and np.all(groups[1:] >= groups[:-1]):  # frames of a capture together
+        # each group's codes as one row padded with 0 (below every code), sorted: the row
+        # is the multiset; its last ``w`` digits in base ``base`` an exact key
+        starts = np.r_[0, np.cumsum(sizes)[:-1]]
+        mat = np.zeros((len(sizes), m), np.int64)
+        mat[groups, np.arange(n) - starts[groups]] = code
+        mat.sort(axis=1)
+        key = mat[:, m - w:] @ powers
+    else:
+        order = np.lexsort((code, groups))
+        g_sorted, c_sorted = groups[order], code[order]
+        starts = np.r_[0, np.cumsum(sizes)[:-1]]
+        pos = np.arange(n) - starts[g_sorted]  # codes ascending in each group: its digits
+        term = np.where(pos < w, c_sorted * powers[np.minimum(pos, w - 1)], 0)
+        key = np.add.reduceat(term, starts)
     key[big] = -(np.arange(int(big.sum())) + 1)
     return pd.factorize(key)[0]
 

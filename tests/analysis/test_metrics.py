@@ -273,3 +273,22 @@ def test_evaluate_intervals_do_not_depend_on_manifest_class_order():
     f1_b = {r["class"]: r["f1_ci"] for r in rb["per_class"]}
     for name in classes:
         np.testing.assert_allclose(f1_a[name], f1_b[name], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("base", [37, 3722, 3721 ** 2 + 1])  # 1 run; 2 runs of 61 classes
+def test_capture_patterns_are_the_multisets_of_codes(base):
+    """The bootstrap groups captures by the multiset of their frames' codes: frames in
+    capture order (one pass) and shuffled (the sorting path) give the same patterns, equal to
+    grouping the sorted tuples by hand, numbered by first capture."""
+    from analysis.metrics import _group_patterns
+
+    rng = np.random.default_rng(base)
+    sizes = rng.integers(1, 4, 500)
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    code = rng.choice(rng.integers(1, base, 6), len(groups))  # few distinct codes: repeats
+    want = pd.factorize(pd.Series([tuple(sorted(code[groups == g]))
+                                   for g in range(len(sizes))]))[0]
+    np.testing.assert_array_equal(_group_patterns(code, base, groups), want)
+    perm = rng.permutation(len(groups))
+    np.testing.assert_array_equal(_group_patterns(code[perm], base, groups[perm]), want)
+    assert want.max() + 1 < len(sizes) / 2  # patterns do compress the captures
