@@ -44,6 +44,12 @@ def _project(ev: EvalSet, common: list[str]) -> EvalSet:
     return out if keep.all() else out.subset(keep)
 
 
+def _kept_rows(ev: EvalSet, common: list[str]) -> np.ndarray:
+    """Rows of ``ev`` that :func:`_project` keeps (a label among ``common``)."""
+    idx = [ev.classes.index(c) for c in common]
+    return np.flatnonzero(ev.labels[:, idx].any(axis=1))
+
+
 def common_classes(ev_a: EvalSet, ev_b: EvalSet) -> tuple[list[str], list[str]]:
     """The dataset classes both runs can predict (A's order) and every other class of either
     set (sorted): what a comparison of the two is computed over and what it leaves out.
@@ -79,11 +85,14 @@ def align_runs(ev_a: EvalSet, ev_b: EvalSet) -> tuple[EvalSet, EvalSet]:
     return _aligned(ev_a, ev_b)[:2]
 
 
-def _aligned(ev_a: EvalSet, ev_b: EvalSet) -> tuple[EvalSet, EvalSet, int, int, list[str]]:
-    """:func:`align_runs` plus the rows of each set left after projection, and the classes
-    left out."""
+def _aligned(ev_a: EvalSet, ev_b: EvalSet
+             ) -> tuple[EvalSet, EvalSet, int, int, list[str], np.ndarray]:
+    """:func:`align_runs` plus the rows of each set left after projection, the classes left
+    out, and the row in ``ev_b`` of each row of the aligned B."""
     common, left = common_classes(ev_a, ev_b)
+    in_b = np.arange(len(ev_b))  # row in the given ev_b of each row of ev_b below
     if left:
+        in_b = _kept_rows(ev_b, common)
         ev_a, ev_b = _project(ev_a, common), _project(ev_b, common)
     if len(ev_a) == len(ev_b) and np.array_equal(ev_a.image_ids, ev_b.image_ids):
         a, b = ev_a, ev_b  # two runs over one dataset: same rows (skips hashing n ids)
@@ -92,12 +101,13 @@ def _aligned(ev_a: EvalSet, ev_b: EvalSet) -> tuple[EvalSet, EvalSet, int, int, 
         common_rows = rows_b >= 0
         a = ev_a if common_rows.all() else ev_a.subset(common_rows)
         b = ev_b.subset(rows_b[common_rows])
+        in_b = in_b[rows_b[common_rows]]
     if b.classes != a.classes:
         perm = np.asarray([b.classes.index(c) for c in a.classes])
         b = EvalSet(classes=list(a.classes), image_ids=b.image_ids, probs=b.probs[:, perm],
                     labels=b.labels[:, perm], primary=np.argsort(perm)[b.primary],
                     meta=b.meta, missing=b.missing)
-    return a, b, len(ev_a), len(ev_b), left
+    return a, b, len(ev_a), len(ev_b), left, in_b
 
 
 def compare(ev_a: EvalSet, ev_b: EvalSet, *, policy: Policy = "set", n_resamples: int = 200,
@@ -127,10 +137,11 @@ def compare(ev_a: EvalSet, ev_b: EvalSet, *, policy: Policy = "set", n_resamples
         ``n, n_only_a, n_only_b, accuracy_a, accuracy_b, macro_f1_a, macro_f1_b,
         macro_f1_delta, macro_f1_delta_ci, per_class: [{class, support, f1_a, f1_b, delta,
         delta_ci}], n_fixed, n_broken, fixed, broken`` (image ids; B right where A was wrong,
-        and the reverse), ``classes_left_out`` (classes not both runs can predict) and
+        and the reverse), ``fixed_rows_b, broken_rows_b`` (the same images' rows in
+        ``ev_b``, for galleries), ``classes_left_out`` (classes not both runs can predict) and
         ``n_left_out`` (images of A without a label among the compared classes). JSON-ready; intervals are ``[None, None]`` without resamples.
     """
-    a, b, n_a, n_b, left_out = _aligned(ev_a, ev_b)
+    a, b, n_a, n_b, left_out, in_b = _aligned(ev_a, ev_b)
     a, b = at_level(a, taxon_level), at_level(b, taxon_level)
     c = a.n_classes
     ta, pa = targets(a, policy=policy)
@@ -150,8 +161,7 @@ def compare(ev_a: EvalSet, ev_b: EvalSet, *, policy: Policy = "set", n_resamples
             summary_from_counts(tpa, pra, tra)["macro_f1"]
         macro_ci = percentile_interval(macro, level)
     right_a, right_b = ta == pa, tb == pb
-    fixed = a.image_ids[~right_a & right_b]
-    broken = a.image_ids[right_a & ~right_b]
+    fixed, broken = ~right_a & right_b, right_a & ~right_b
 
     return {
         "n": int(len(a)), "n_only_a": int(n_a - len(a)), "n_only_b": int(n_b - len(b)),
@@ -165,6 +175,7 @@ def compare(ev_a: EvalSet, ev_b: EvalSet, *, policy: Policy = "set", n_resamples
                        "delta": float(fb["f1"].iloc[k] - fa["f1"].iloc[k]),
                        "delta_ci": interval_list(delta_ci[k])}
                       for k, name in enumerate(a.classes)],
-        "n_fixed": int(len(fixed)), "n_broken": int(len(broken)),
-        "fixed": fixed.tolist(), "broken": broken.tolist(),
+        "n_fixed": int(fixed.sum()), "n_broken": int(broken.sum()),
+        "fixed": a.image_ids[fixed].tolist(), "broken": a.image_ids[broken].tolist(),
+        "fixed_rows_b": in_b[fixed].tolist(), "broken_rows_b": in_b[broken].tolist(),
     }

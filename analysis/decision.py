@@ -219,11 +219,15 @@ def fit_run_temperature(full: EvalSet, ev: EvalSet, *, run_dir: str | Path | Non
 
 
 def calibrated(ev: EvalSet, temperature: float) -> EvalSet:
-    """``ev`` with its probabilities replaced by ``softmax(log p / T)`` (arg-max unchanged)."""
+    """``ev`` with its probabilities replaced by ``softmax(log p / T)``, stored at the run's
+    own precision (float16 runs stay float16: 0.9 GB, not 1.8, at 7.2 M x 61). The arg-max
+    is ``ev``'s (temperature scaling keeps the order of a row; rounding could tie it)."""
     origin = None if ev.origin is None else (ev.origin, ("temperature", float(temperature)))
+    dtype = np.float16 if ev.probs.dtype == np.float16 else np.float32
     return EvalSet(classes=ev.classes, image_ids=ev.image_ids,
-                   probs=apply_temperature(ev.probs, temperature), labels=ev.labels,
-                   primary=ev.primary, meta=ev.meta, missing=ev.missing, origin=origin)
+                   probs=apply_temperature(ev.probs, temperature, dtype=dtype),
+                   labels=ev.labels, primary=ev.primary, meta=ev.meta, missing=ev.missing,
+                   origin=origin, _cache={"pred": ev.pred})
 
 
 def calibrated_level(ev: EvalSet, temperature: float | None, *, level: str = "image"

@@ -123,8 +123,10 @@ def fit_temperature(scores: np.ndarray, y_true: np.ndarray, *, kind: str = "prob
     return t
 
 
-def softmax_t(scores: np.ndarray, temperature: float, *, kind: str = "logits") -> np.ndarray:
-    """``softmax(logits / temperature)`` row-wise, float32, in blocks of rows.
+def softmax_t(scores: np.ndarray, temperature: float, *, kind: str = "logits",
+              dtype: type = np.float32) -> np.ndarray:
+    """``softmax(logits / temperature)`` row-wise, in blocks of rows (computed in float32,
+    stored as ``dtype``).
 
     ``kind="probs"`` takes probabilities and uses ``log p`` (as :func:`as_logits`) block by
     block: no (n, C) logits array is ever held, which at 7.2 M x 61 would be 1.7 GB.
@@ -137,7 +139,7 @@ def softmax_t(scores: np.ndarray, temperature: float, *, kind: str = "logits") -
     [[0.667, 0.333]]
     """
     scores = np.asarray(scores)
-    out = np.empty(scores.shape, np.float32)
+    out = np.empty(scores.shape, dtype)
     inv = np.float32(1.0 / temperature)
     for lo in range(0, len(scores), _BLOCK):
         z = as_logits(scores[lo:lo + _BLOCK], kind=kind) * inv  # a new float32 block
@@ -148,12 +150,12 @@ def softmax_t(scores: np.ndarray, temperature: float, *, kind: str = "logits") -
     return out
 
 
-def apply_temperature(scores: np.ndarray, temperature: float, *, kind: str = "probs"
-                      ) -> np.ndarray:
-    """Calibrated probabilities ``softmax(logits / T)`` (float32, shape (n, C))."""
+def apply_temperature(scores: np.ndarray, temperature: float, *, kind: str = "probs",
+                      dtype: type = np.float32) -> np.ndarray:
+    """Calibrated probabilities ``softmax(logits / T)`` (shape (n, C), stored as ``dtype``)."""
     if not temperature > 0:
         raise TemperatureError(f"temperature must be > 0, got {temperature!r}")
-    return softmax_t(scores, temperature, kind=kind)
+    return softmax_t(scores, temperature, kind=kind, dtype=dtype)
 
 
 def capture_logits(scores: np.ndarray, captures: np.ndarray, *, kind: str = "logits"

@@ -228,7 +228,8 @@ def _comparison(ctx: ReportContext) -> dict | None:
     out = compare(ev_a, ctx.ev_label if ctx.ev_label is not None else ctx.ev,
                   policy=ctx.policy, n_resamples=ctx.n_resamples, taxon_level=ctx.taxon_level)
     return {"baseline": ctx.compare_run.run_id, "run": ctx.run.run_id,
-            **{k: v for k, v in out.items() if k not in ("fixed", "broken")},
+            **{k: v for k, v in out.items()
+               if k not in ("fixed", "broken", "fixed_rows_b", "broken_rows_b")},
             "fixed_examples": out["fixed"][:COMPARISON_EXAMPLES],
             "broken_examples": out["broken"][:COMPARISON_EXAMPLES]}
 

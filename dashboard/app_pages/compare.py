@@ -69,11 +69,10 @@ for col, run, name in ((left, view.run, "A"), (right, view.compare, "B")):
 
 y_true, y_pred = loaders.targets(view, run=view.compare)
 tabs = st.tabs([f"Fixed by B ({res['n_fixed']:,})", f"Broken by B ({res['n_broken']:,})"])
-for tab, key, ids in ((tabs[0], "cmp_fixed", res["fixed"]), (tabs[1], "cmp_broken",
-                                                               res["broken"])):
+for tab, key, rows in ((tabs[0], "cmp_fixed", res["fixed_rows_b"]),
+                       (tabs[1], "cmp_broken", res["broken_rows_b"])):
     with tab:
-        rows = ev_b.rows_of(ids) if len(ids) else np.zeros(0, np.int64)
-        items = fastai_items(ev_b, rows, y_true, y_pred)
+        items = fastai_items(ev_b, np.asarray(rows, np.int64), y_true, y_pred)
         components.image_grid(items, key=key, images_root=view.images_root,
                               capture_ev=loaders.full_evalset(view, run=view.compare),
                               per_page=12, legend="B's " + components.FASTAI_LEGEND.lower(),

@@ -206,6 +206,9 @@ def test_compare_runs_with_different_class_lists(dataset, tmp_path):
     assert out["classes_left_out"] == ["lioncub", "tree"]
     assert [r["class"] for r in out["per_class"]] == [*DATASET[:-1], LEFT_OUT]
     assert out["n"] + out["n_left_out"] == len(a) and out["n_left_out"] > 0
+    for kind in ("fixed", "broken"):  # rows in B survive the projection's dropped images
+        assert b.image_ids[out[f"{kind}_rows_b"]].tolist() == out[kind]
+    assert out["n_fixed"] + out["n_broken"] > 0
 
 
 def _cli(capsys, *args) -> tuple[int, str]:
