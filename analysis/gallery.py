@@ -74,7 +74,7 @@ def frame_predictions(ev: EvalSet, idx: np.ndarray | Sequence[int]) -> pd.DataFr
 
 
 def fastai_items(ev: EvalSet, rows: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, *,
-                 largest: bool = True) -> pd.DataFrame:
+                 largest: bool = True, limit: int | None = None) -> pd.DataFrame:
     """Gallery rows with the fastai caption facts, sorted by loss.
 
     Parameters
@@ -87,10 +87,13 @@ def fastai_items(ev: EvalSet, rows: np.ndarray, y_true: np.ndarray, y_pred: np.n
         (:func:`analysis.evalset.targets`).
     largest : bool
         Largest loss first (default), else smallest first; ties keep ``rows`` order.
+    limit : int, optional
+        Keep only the first ``limit`` rows of that order (a gallery of a million-image cell
+        reads the ids and files of the rows it can show, not of every row).
 
     Returns
     -------
-    DataFrame, k rows
+    DataFrame, k rows (at most ``limit``)
         ``image_id, file_name, seq_id`` and :data:`FACT_COLUMNS`; ``loss`` is
         :func:`analysis.ranking.losses` against the scored actual class ``y_true``.
 
@@ -111,15 +114,15 @@ def fastai_items(ev: EvalSet, rows: np.ndarray, y_true: np.ndarray, y_pred: np.n
     onehot = np.zeros(probs.shape, dtype=bool)
     onehot[np.arange(len(rows)), t] = True
     loss = losses(probs, onehot, actual=t) if len(rows) else np.zeros(0)
+    order = np.lexsort((np.arange(len(rows)), -loss if largest else loss))[:limit]
+    rows, t, p, probs, loss = rows[order], t[order], p[order], probs[order], loss[order]
     classes = np.asarray(ev.classes, dtype=object)
-    out = pd.DataFrame({
+    return pd.DataFrame({
         **_ids_and_files(ev, rows),
         "predicted": classes[p], "actual": classes[t], "loss": loss,
         "p_predicted": probs[np.arange(len(rows)), p],
         "p_actual": probs[np.arange(len(rows)), t],
     })
-    order = np.lexsort((np.arange(len(out)), -loss if largest else loss))
-    return out.iloc[order].reset_index(drop=True)
 
 
 def ranked_items(ev: EvalSet, table: pd.DataFrame) -> pd.DataFrame:

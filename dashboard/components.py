@@ -461,9 +461,15 @@ def paginate(n: int, *, key: str, per_page: int) -> tuple[int, int]:
     return start, min(start + per_page, n)
 
 
+#: Gallery rows a page builds at most (``analysis.gallery.fastai_items(limit=...)``): 50 pages
+#: of 24, the largest losses first; a cell of a million images shows those.
+GALLERY_MAX = 1200
+
+
 def image_grid(items: pd.DataFrame, *, key: str, images_root: str | None,
                capture_ev: "EvalSet | None" = None, per_page: int = 24, columns: int = 6,
-               legend: str | None = None, empty: str = "No images to show.") -> None:
+               legend: str | None = None, empty: str = "No images to show.",
+               total: int | None = None) -> None:
     """A paginated thumbnail gallery with captions, a large view and a capture strip per card.
 
     Parameters
@@ -471,12 +477,15 @@ def image_grid(items: pd.DataFrame, *, key: str, images_root: str | None,
     items : DataFrame with ``image_id``, ``file_name``, optional ``caption`` and ``seq_id``.
     key : page-prefixed widget/URL key (``cm_gal``); the page number is ``<key>_page``.
     capture_ev : the eval set whose frames the capture strip shows (omit: no capture button).
+    total : how many images ``items`` was cut from (largest losses first), when it was.
     """
     n = len(items)
     if n == 0:
         st.info(empty)
         return
-    st.caption(f"{n:,} image(s)" + (f" · {legend}" if legend else ""))
+    count = (f"{n:,} image(s)" if total is None or total <= n
+             else f"the {n:,} with the largest loss of {total:,} images")
+    st.caption(count + (f" · {legend}" if legend else ""))
     start, stop = paginate(n, key=key, per_page=per_page)
     page = items.iloc[start:stop]
     pics = thumbs(images_root, page["file_name"].astype(str).tolist())

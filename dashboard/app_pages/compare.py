@@ -72,8 +72,9 @@ tabs = st.tabs([f"Fixed by B ({res['n_fixed']:,})", f"Broken by B ({res['n_broke
 for tab, key, rows in ((tabs[0], "cmp_fixed", res["fixed_rows_b"]),
                        (tabs[1], "cmp_broken", res["broken_rows_b"])):
     with tab:
-        items = fastai_items(ev_b, np.asarray(rows, np.int64), y_true, y_pred)
-        components.image_grid(items, key=key, images_root=view.images_root,
+        items = fastai_items(ev_b, np.asarray(rows, np.int64), y_true, y_pred,
+                             limit=components.GALLERY_MAX)
+        components.image_grid(items, key=key, images_root=view.images_root, total=len(rows),
                               capture_ev=loaders.full_evalset(view, run=view.compare),
                               per_page=12, legend="B's " + components.FASTAI_LEGEND.lower(),
                               empty="No such images.")

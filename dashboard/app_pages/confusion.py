@@ -123,7 +123,7 @@ h1.subheader(f"actual {components.esc(names[0])} → predicted {components.esc(n
 if h2.button("Clear", key="cm_clear", icon=":material/close:"):
     state.set_param("cm_cell", None)
     st.rerun()
-items = fastai_items(ev, np.flatnonzero(mask), y_true, y_pred)
-components.image_grid(items, key="cm_gal", images_root=view.images_root,
+items = fastai_items(ev, np.flatnonzero(mask), y_true, y_pred, limit=components.GALLERY_MAX)
+components.image_grid(items, key="cm_gal", images_root=view.images_root, total=int(mask.sum()),
                       capture_ev=loaders.full_evalset(view), legend=components.FASTAI_LEGEND,
                       empty="No images in this cell.")

@@ -98,8 +98,10 @@ tabs = st.tabs([f"Explained: {B} is there too ({int(explained.sum())})",
                 f"Unexplained ({int(unexplained.sum())})"])
 for tab, rows, key in ((tabs[0], explained, "cooc_exp"), (tabs[1], unexplained, "cooc_unexp")):
     with tab:
-        items = fastai_items(ev, np.flatnonzero(rows), y_true, y_pred)
+        items = fastai_items(ev, np.flatnonzero(rows), y_true, y_pred,
+                             limit=components.GALLERY_MAX)
         components.image_grid(items, key=key, images_root=view.images_root,
+                              total=int(rows.sum()),
                               capture_ev=loaders.full_evalset(view), per_page=12,
                               legend=components.FASTAI_LEGEND + " (actual = first label)",
                               empty=f"No {A} → {B} confusions of this kind.")

@@ -81,8 +81,9 @@ kind = st.segmented_control("Errors", ["missed", "false alarms"], default="misse
                             f"{components.esc(current)}, actually not")
 c = ev.classes.index(current)
 mask = (y_true == c) & (y_pred != c) if kind != "false alarms" else (y_pred == c) & (y_true != c)
-items = fastai_items(ev, np.flatnonzero(mask), y_true, y_pred)
-st.subheader(f"{components.esc(current)}: {kind or 'missed'} ({len(items):,})")
+items = fastai_items(ev, np.flatnonzero(mask), y_true, y_pred, limit=components.GALLERY_MAX)
+st.subheader(f"{components.esc(current)}: {kind or 'missed'} ({int(mask.sum()):,})")
 components.image_grid(items, key="pc_gal", images_root=view.images_root,
+                      total=int(mask.sum()),
                       capture_ev=loaders.full_evalset(view), legend=components.FASTAI_LEGEND,
                       empty=f"No {kind} for {components.esc(current)} in this view.")

@@ -99,3 +99,21 @@ def test_fingerprint_follows_content_or_origin(ev):
     assert named.fingerprint() != ev.fingerprint()
     assert named.subset(np.ones(len(ev), bool)).origin is None
     assert aggregate_sequences(named).origin is None
+
+
+def test_fastai_items_limit_is_the_head_of_the_full_order(ev):
+    y_true, y_pred = targets(ev, policy="set")
+    rows = np.flatnonzero(y_true != y_pred)
+    full = fastai_items(ev, rows, y_true, y_pred)
+    head = fastai_items(ev, rows, y_true, y_pred, limit=7)
+    pd.testing.assert_frame_equal(head, full.head(7))
+    assert len(fastai_items(ev, rows, y_true, y_pred, limit=10**6)) == len(rows)
+
+
+def test_ranked_items_uses_top_losses_rows_and_checks_them(ev):
+    table = top_losses(ev, k=5)
+    assert table.index.name == "row"
+    np.testing.assert_array_equal(ev.image_ids[table.index], table["image_id"])
+    want = ranked_items(ev, table)
+    moved = table.set_axis(table.index[::-1])  # rows no longer those ids: looked up instead
+    pd.testing.assert_frame_equal(ranked_items(ev, moved), want)
