@@ -514,6 +514,8 @@ def capture_table(*, captures=None, sites=None, times=None, labels: np.ndarray |
     """
     c = len(classes)
     if layout is None:
+        if any(x is None for x in (captures, sites, times, labels)):
+            raise EcologyError("ecology: give captures, sites, times and labels, or a layout")
         layout = capture_layout(captures=captures, sites=sites, times=times, labels=labels,
                                 n_classes=c, n_grid=n_grid)
     elif layout.n_classes != c:

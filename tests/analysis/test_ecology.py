@@ -178,6 +178,8 @@ def test_layout_is_shared_and_gives_the_same_table():
         np.testing.assert_array_equal(a.camera_days, b.camera_days)
     with pytest.raises(EcologyError, match="layout has 5 classes, the model 4"):
         capture_table(model=np.zeros(n, int), classes=classes[:4], layout=layout)
+    with pytest.raises(EcologyError, match="or a layout"):
+        capture_table(model=np.zeros(n, int), classes=classes)
     with pytest.raises(EcologyError, match="accept has 3 rows, labels 400"):
         capture_table(model=np.zeros(n, int), classes=classes, layout=layout,
                       accept=np.ones(3, bool))
