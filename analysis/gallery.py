@@ -110,18 +110,16 @@ def fastai_items(ev: EvalSet, rows: np.ndarray, y_true: np.ndarray, y_pred: np.n
     """
     rows = np.asarray(rows, dtype=np.int64)
     t, p = np.asarray(y_true)[rows], np.asarray(y_pred)[rows]
-    probs = np.asarray(ev.probs[rows], dtype=np.float64)
-    onehot = np.zeros(probs.shape, dtype=bool)
-    onehot[np.arange(len(rows)), t] = True
-    loss = losses(probs, onehot, actual=t) if len(rows) else np.zeros(0)
+    p_actual = ev.probs[rows, t].astype(np.float64)  # two values per row, not (k, C)
+    loss = losses(p_actual[:, None], np.ones((len(rows), 1), bool),
+                  actual=np.zeros(len(rows), np.int64))  # -log p_actual, clipped as losses()
     order = np.lexsort((np.arange(len(rows)), -loss if largest else loss))[:limit]
-    rows, t, p, probs, loss = rows[order], t[order], p[order], probs[order], loss[order]
+    rows, t, p, loss, p_actual = rows[order], t[order], p[order], loss[order], p_actual[order]
     classes = np.asarray(ev.classes, dtype=object)
     return pd.DataFrame({
         **_ids_and_files(ev, rows),
         "predicted": classes[p], "actual": classes[t], "loss": loss,
-        "p_predicted": probs[np.arange(len(rows)), p],
-        "p_actual": probs[np.arange(len(rows)), t],
+        "p_predicted": ev.probs[rows, p].astype(np.float64), "p_actual": p_actual,
     })
 
 
