@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.evalset import EvalSet, Policy, targets
+from analysis.evalset import EvalSet, Policy, memoised, targets
 
 _ROW_CHUNK = 1_000_000  # rows per step of the per-class pass (bounds the (rows, C) temporaries)
 
@@ -20,12 +20,40 @@ def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:
     return np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)
 
 
-def _top_label(ev: EvalSet, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+def top_probability(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """The largest probability of each row of ``softmax(log p / temperature)`` (float64),
+    in blocks of rows: the calibrated confidence without a calibrated (n, C) array
+    (``analysis.temperature`` scales whole rows).
+
+    Examples
+    --------
+    >>> np.round(top_probability(np.array([[0.8, 0.2]]), 2.0), 3).tolist()
+    [0.667]
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    out = np.empty(len(probs), np.float64)
+    inv = np.float32(1.0 / temperature)
+    for lo in range(0, len(probs), _ROW_CHUNK // 4):
+        z = np.log(np.maximum(probs[lo:lo + _ROW_CHUNK // 4].astype(np.float32),
+                              np.float32(1e-12))) * inv  # log p clipped as temperature's
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        out[lo:lo + len(z)] = 1.0 / z.sum(axis=1, dtype=np.float64)
+    return out
+
+
+def _top_label(ev: EvalSet, policy: Policy, temperature: float | None
+               ) -> tuple[np.ndarray, np.ndarray]:
     y_true, y_pred = targets(ev, policy=policy)
-    return ev.pred_prob.astype(np.float64), y_true == y_pred
+    conf = (ev.pred_prob.astype(np.float64) if temperature is None
+            else top_probability(ev.probs, temperature))
+    return conf, y_true == y_pred
 
 
-def reliability(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> pd.DataFrame:
+@memoised
+def reliability(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set",
+                temperature: float | None = None) -> pd.DataFrame:
     """Reliability-diagram bins of the top prediction's confidence.
 
     Parameters
@@ -35,6 +63,9 @@ def reliability(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> pd.
         Equal-width bins on [0, 1].
     policy : {"set", "primary"}
         Decides whether a prediction is correct.
+    temperature : float, optional
+        Bin the confidence of ``softmax(log p / T)`` instead (temperature scaling keeps the
+        arg-max), computed block by block without a calibrated copy of the probabilities.
 
     Returns
     -------
@@ -42,7 +73,7 @@ def reliability(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> pd.
         One row per bin: ``lo, hi, count, confidence`` (mean), ``accuracy``, ``gap``
         (accuracy - confidence; negative = over-confident). Empty bins have NaN means.
     """
-    conf, correct = _top_label(ev, policy)
+    conf, correct = _top_label(ev, policy, temperature)
     b = _bin_index(conf, n_bins)
     count = np.bincount(b, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -60,18 +91,34 @@ def _ece_from_bins(count: np.ndarray, conf_sum: np.ndarray, hit_sum: np.ndarray)
     return np.divide(gap, n, out=np.full(np.shape(n), np.nan, dtype=np.float64), where=n > 0)
 
 
-def ece(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> float:
-    """Expected calibration error of the top prediction (NaN for an empty set).
+def top_label_sums(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set",
+                   temperature: float | None = None) -> np.ndarray:
+    """Per-bin ``(count, sum of confidence, sum of correct)`` of the top prediction, shape
+    (3, n_bins): sums over rows, so blocks of rows add up (:func:`ece_from_sums`)."""
+    conf, correct = _top_label(ev, policy, temperature)
+    b = _bin_index(conf, n_bins)
+    return np.stack([np.bincount(b, minlength=n_bins),
+                     np.bincount(b, weights=conf, minlength=n_bins),
+                     np.bincount(b, weights=correct, minlength=n_bins)]).astype(np.float64)
+
+
+def ece_from_sums(sums: np.ndarray) -> np.ndarray:
+    """ECE from per-bin sums ``(count, confidence, correct)`` on the first axis (bins last)."""
+    return _ece_from_bins(sums[0], sums[1], sums[2])
+
+
+@memoised
+def ece(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set",
+        temperature: float | None = None) -> float:
+    """Expected calibration error of the top prediction (NaN for an empty set), after
+    ``temperature`` when given (as :func:`reliability`).
 
     Examples
     --------
     Ten images at confidence 0.9 of which 9 are right are perfectly calibrated: ECE 0.
     """
-    conf, correct = _top_label(ev, policy)
-    b = _bin_index(conf, n_bins)
-    return float(_ece_from_bins(np.bincount(b, minlength=n_bins),
-                                np.bincount(b, weights=conf, minlength=n_bins),
-                                np.bincount(b, weights=correct, minlength=n_bins)))
+    return float(ece_from_sums(top_label_sums(ev, n_bins=n_bins, policy=policy,
+                                              temperature=temperature)))
 
 
 def per_class_ece(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> pd.DataFrame:
@@ -90,6 +137,15 @@ def per_class_ece(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> p
     DataFrame
         ``class, ece, support`` (images whose outcome is positive), in class order.
     """
+    count, conf_sum, hit_sum = class_sums(ev, n_bins=n_bins, policy=policy)
+    support = hit_sum.sum(axis=1).astype(np.int64)
+    return pd.DataFrame({"class": ev.classes, "ece": _ece_from_bins(count, conf_sum, hit_sum),
+                         "support": support})
+
+
+def class_sums(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> np.ndarray:
+    """Per class and bin ``(count, sum of probability, sum of positives)`` of the one-vs-rest
+    calibration, shape (3, C, n_bins): sums over rows (:func:`per_class_ece`)."""
     if policy not in ("set", "primary"):
         raise ValueError(f"policy must be 'set' or 'primary', got {policy!r}")
     c = ev.n_classes
@@ -106,7 +162,4 @@ def per_class_ece(ev: EvalSet, *, n_bins: int = 15, policy: Policy = "set") -> p
         sums[0] += np.bincount(flat, minlength=c * n_bins)
         sums[1] += np.bincount(flat, weights=p.reshape(-1), minlength=c * n_bins)
         sums[2] += np.bincount(flat, weights=pos.reshape(-1), minlength=c * n_bins)
-    count, conf_sum, hit_sum = (s.reshape(c, n_bins) for s in sums)
-    support = hit_sum.sum(axis=1).astype(np.int64)
-    return pd.DataFrame({"class": ev.classes, "ece": _ece_from_bins(count, conf_sum, hit_sum),
-                         "support": support})
+    return sums.reshape(3, c, n_bins)

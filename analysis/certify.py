@@ -57,7 +57,7 @@ import pandas as pd
 from scipy import special
 
 from analysis.evalset import (EvalSet, aggregate_sequences, argmax_rows, capture_codes,
-                              evalset_from_arrays)
+                              evalset_from_arrays, memoised)
 
 log = logging.getLogger(__name__)
 
@@ -393,6 +393,7 @@ def accept_mask(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return ~np.isnan(t) & (conf.astype(np.float64) >= t)
 
 
+@memoised
 def certify_for(ev: EvalSet, *, target: float = 0.95, confidence: float = 0.95,
                 level: str = "image", n_bins: int = 4096) -> dict:
     """:func:`certify` on an :class:`~analysis.evalset.EvalSet` (label sets, its captures).

@@ -19,7 +19,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from analysis.evalset import EvalSet, Policy, capture_codes, targets
+from analysis.evalset import EvalSet, Policy, capture_codes, memoised, targets
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ def pair_stats(ev: EvalSet, a: str, b: str, *, policy: Policy = "set") -> dict:
                 else int(v)) for k, v in rec.items()}
 
 
+@memoised
 def rank_pairs(ev: EvalSet, *, policy: Policy = "set", k: int | None = 20,
                min_together: int = 1) -> pd.DataFrame:
     """All ordered class pairs ranked by confusion explained by co-presence.

@@ -17,9 +17,13 @@ On single-label images both policies give the same ``(y_true, y_pred)``.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
+import inspect
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -320,6 +324,79 @@ class EvalSet:
             raise KeyError(f"unknown class {name!r}; classes: {self.classes}") from None
 
 
+def meta_values(ev: "EvalSet", name: str, rows: np.ndarray) -> np.ndarray:
+    """``ev.meta[name]`` at ``rows`` as an object array (None where missing, or everywhere when
+    the set has no such column). A categorical column converts only the categories taken: a
+    run's capture ids are millions of categories, seconds to convert all of them.
+
+    Examples
+    --------
+    >>> ev = evalset_from_arrays(np.full((3, 2), 0.5), np.array([0, 1, 0]),
+    ...     meta=pd.DataFrame({"image_id": ["a", "b", "c"],
+    ...                        "seq_id": pd.Categorical(["s", None, "t"])}))
+    >>> meta_values(ev, "seq_id", np.array([2, 1])).tolist(), meta_values(ev, "x", [0]).tolist()
+    (['t', None], [None])
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if name not in ev.meta.columns:
+        return np.full(len(rows), None, dtype=object)
+    col = ev.meta[name]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()[rows]
+        out = np.full(len(rows), None, dtype=object)
+        ok = codes >= 0
+        out[ok] = col.cat.categories.take(codes[ok]).to_numpy(dtype=object)
+        return out
+    out = col.take(rows).to_numpy(dtype=object)
+    out[pd.isna(out)] = None
+    return out
+
+
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _memo_value(value):
+    """A plain, printable stand-in for an argument of a memoised function, or None when the
+    argument cannot name a cache entry (arrays, tables, unnamed eval sets)."""
+    if isinstance(value, _PLAIN) or isinstance(value, np.generic):
+        return ("v", value.item() if isinstance(value, np.generic) else value)
+    if isinstance(value, EvalSet):
+        return ("EvalSet", value.fingerprint()) if value.origin is not None else None
+    if isinstance(value, (tuple, list)):
+        items = [_memo_value(v) for v in value]
+        return None if any(i is None for i in items) else (type(value).__name__, tuple(items))
+    return None
+
+
+def memoised(fn: Callable) -> Callable:
+    """Keep ``fn(ev, ...)``'s result on ``ev`` (an :class:`EvalSet`), keyed by the function
+    and the values of its other arguments (defaults applied); each call returns a deep copy.
+
+    What a page asks of a run's whole set can so be computed once, in the background
+    (:mod:`analysis.prepare`), and found by the page's own call. Arguments must be plain
+    values, tuples of them or eval sets that name their :attr:`EvalSet.origin`; a call with any
+    other argument is computed afresh. Two threads asking for the same entry compute it once.
+    """
+    sig = inspect.signature(fn)
+    name = f"memo:{fn.__module__}.{fn.__qualname__}"
+
+    @functools.wraps(fn)
+    def wrapper(ev: "EvalSet", *args, **kwargs):
+        bound = sig.bind(ev, *args, **kwargs)
+        bound.apply_defaults()
+        parts = [(k, _memo_value(v)) for k, v in list(bound.arguments.items())[1:]]
+        if any(v is None for _, v in parts):
+            return fn(ev, *args, **kwargs)
+        key = f"{name}:{parts!r}"
+        with ev._cache.setdefault(f"lock:{key}", threading.Lock()):
+            if key not in ev._cache:
+                ev._cache[key] = fn(ev, *args, **kwargs)
+        return copy.deepcopy(ev._cache[key])
+
+    wrapper.memoised = True  # its closure holds only ``fn``: callers may key caches on ``fn``
+    return wrapper
+
+
 def _capture_index(seq: pd.Series) -> tuple[pd.Index, np.ndarray, np.ndarray]:
     """(capture names, rows sorted by capture, start of each capture in them)."""
     if isinstance(seq.dtype, pd.CategoricalDtype):  # the dataset's tables: codes already there
@@ -407,9 +484,9 @@ def given_labels(ev: EvalSet, rows: np.ndarray) -> list[tuple[str, ...]]:
     return [tuple(names[bounds[i]:bounds[i + 1]]) for i in range(len(rows))]
 
 
-def _align(dataset_ids: pd.Index, run) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _align(dataset, run) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(prediction rows, dataset rows) in dataset order, and dataset ids without prediction."""
-    pos = dataset_ids.get_indexer(pd.Index(run.image_ids))
+    pos = dataset.image_rows(run.image_ids)
     unknown = np.flatnonzero(pos < 0)
     if len(unknown):
         raise PredictionsError(f"{run.path}: column 'image_id': {len(unknown)} id(s) not in the "
@@ -418,9 +495,10 @@ def _align(dataset_ids: pd.Index, run) -> tuple[np.ndarray, np.ndarray, list[str
         pred_rows = np.arange(len(pos))
     else:
         pred_rows = np.argsort(pos, kind="stable")
-    seen = np.zeros(len(dataset_ids), bool)
+    seen = np.zeros(len(dataset.images), bool)
     seen[pos] = True
-    return pred_rows, pos[pred_rows], dataset_ids[~seen].tolist()
+    missing = np.flatnonzero(~seen)
+    return pred_rows, pos[pred_rows], dataset.images["image_id"].iloc[missing].tolist()
 
 
 def apply_corrections(image_ids: np.ndarray, labels: np.ndarray, primary: np.ndarray,
@@ -527,7 +605,7 @@ def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None,
                         where=str(run.path))
     classes = list(space.classes)
     images = dataset.images
-    pred_rows, data_rows, missing = _align(pd.Index(images["image_id"]), run)
+    pred_rows, data_rows, missing = _align(dataset, run)
     if missing:
         log.warning("%d dataset image(s) have no prediction in %s, e.g. %s", len(missing),
                     run.path, missing[0])
@@ -535,11 +613,14 @@ def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None,
     ids = run.image_ids if identity else run.image_ids[pred_rows]
     probs = space.probs(run.probs if identity else run.probs[pred_rows])
     # Columns of model labels outside the dataset stay False; unknown classes get labels.
-    labels, primary = dataset.label_arrays(ids, classes)
+    labels, primary = dataset.label_arrays_at(data_rows, classes)
     if corrections is not None and len(corrections):  # both arrays are fresh: edit in place
         apply_corrections(ids, labels, primary, classes, corrections)
-    meta = images.iloc[data_rows].reset_index(drop=True)
-    meta = meta[[c for c in META_COLUMNS if c in meta.columns and c != "split"]]
+    columns = [c for c in META_COLUMNS if c in images.columns and c != "split"]
+    if len(data_rows) == len(images) and identity and np.array_equal(data_rows, pred_rows):
+        meta = images[columns].reset_index(drop=True)  # every image in order: no row copy
+    else:
+        meta = images[columns].iloc[data_rows].reset_index(drop=True)
     split = run.split if identity else run.split[pred_rows]
     meta["split"] = pd.Categorical(split)
     keep = labels.any(axis=1)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.evalset import EvalSet
+from analysis.evalset import EvalSet, meta_values
 from analysis.format import FASTAI_FIELDS
 from analysis.ranking import losses
 
@@ -24,10 +24,9 @@ FACT_COLUMNS = FASTAI_FIELDS
 
 
 def _ids_and_files(ev: EvalSet, rows: np.ndarray) -> dict[str, np.ndarray]:
-    meta = ev.meta.iloc[rows]
-    return {"image_id": meta["image_id"].astype(str).to_numpy(),
-            "file_name": meta["file_name"].astype(str).to_numpy(),
-            "seq_id": meta["seq_id"].astype(str).to_numpy()}
+    return {name: np.array(["nan" if v is None else str(v)
+                            for v in meta_values(ev, name, rows)], dtype=object)
+            for name in ("image_id", "file_name", "seq_id")}
 
 
 def frame_predictions(ev: EvalSet, idx: np.ndarray | Sequence[int]) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.evalset import EvalSet
+from analysis.evalset import EvalSet, meta_values
 from analysis.ranking import label_issues
 from data.files import atomic_write_path, neutralise_csv_cell
 
@@ -45,12 +45,6 @@ def normalise_kinds(kinds: Iterable[str] | None) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(KIND_ALIASES[k] for k in kinds))
 
 
-def _meta_column(ev: EvalSet, name: str, rows: np.ndarray) -> np.ndarray:
-    if name not in ev.meta.columns:
-        return np.full(len(rows), None, dtype=object)
-    return ev.meta[name].take(rows).astype(object).to_numpy()
-
-
 def issue_table(ev: EvalSet, issues: pd.DataFrame | None = None, **kwargs) -> pd.DataFrame:
     """The merged ranking with each image's file, capture, frame and site.
 
@@ -72,7 +66,7 @@ def issue_table(ev: EvalSet, issues: pd.DataFrame | None = None, **kwargs) -> pd
     if issues is None:
         issues = label_issues(ev, **{"k_losses": None, **kwargs})
     rows = ev.rows_of(issues["image_id"]) if len(issues) else np.zeros(0, np.int64)
-    extra = {c: _meta_column(ev, c, rows) for c in ("file_name", "seq_id", "frame_num",
+    extra = {c: meta_values(ev, c, rows) for c in ("file_name", "seq_id", "frame_num",
                                                      "location")}
     return issues.assign(row=rows, **extra).reset_index(drop=True)
 

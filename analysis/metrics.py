@@ -15,7 +15,6 @@ Conventions (identical to scikit-learn with ``zero_division=0`` and ``labels=Non
 """
 from __future__ import annotations
 
-import copy
 
 import logging
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ import pandas as pd
 from scipy import sparse
 
 from analysis.evalset import (EvalSet, Policy, aggregate_sequences, capture_codes,
-                              targets)
+                              memoised, targets)
 
 log = logging.getLogger(__name__)
 
@@ -427,13 +426,11 @@ def evaluate(ev: EvalSet, *, policy: Policy = "set", level: str = "image",
     """
     if level not in ("image", "sequence"):
         raise ValueError(f"level must be 'image' or 'sequence', got {level!r}")
-    memo = f"evaluate:{policy}:{level}:{aggregation}:{n_resamples}:{seed}"
-    if memo not in ev._cache:  # the Overview and Per-class pages ask for the same block
-        ev._cache[memo] = _evaluate(ev, policy=policy, level=level, aggregation=aggregation,
-                                    n_resamples=n_resamples, seed=seed)
-    return copy.deepcopy(ev._cache[memo])
+    return _evaluate(ev, policy=policy, level=level, aggregation=aggregation,
+                     n_resamples=n_resamples, seed=seed)
 
 
+@memoised  # the Overview and Per-class pages ask for the same block
 def _evaluate(ev: EvalSet, *, policy: Policy, level: str, aggregation: str, n_resamples: int,
               seed: int) -> dict:
     if level == "sequence":

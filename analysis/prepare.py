@@ -4,18 +4,25 @@
 entry) with the arg-max and confidence, the targets of both scoring policies, the capture codes
 and index, the loss ranking key, the calibration inputs, the fitted temperature, the ecology's
 capture layout and the capture-level set (mean of frame probabilities) with its own arg-max and
-targets. The dashboard runs it in the background as soon as a run is loaded
-(``dashboard.loaders``), so no page pays for it on its first visit.
+targets; and, through :func:`analysis.evalset.memoised`, the default view's tables of the pages
+that would otherwise compute them on a first visit (the Overview's findings and worst sites, the
+Calibration page's reliability, ECE and certified thresholds). The dashboard runs it in the
+background as soon as a run is loaded (``dashboard.loaders``), so no page pays for it on its
+first visit.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from analysis.calibration import reliability
+from analysis.calibration import ece, reliability
+from analysis.certify import certify_for
+from analysis.cooccurrence import rank_pairs
 from analysis.decision import fit_run_temperature, layout_for
 from analysis.evalset import EvalSet, aggregate_sequences, capture_codes, targets
 from analysis.ranking import top_losses
+from analysis.sequences import suspects
+from analysis.slices import slice_table
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,15 @@ def _image_steps(ev: EvalSet) -> list[tuple[str, Callable[[], object]]]:
         ("capture codes", lambda: capture_codes(ev)),
         ("calibration bins", lambda: reliability(ev, policy="set")),
     ]
+
+
+def _calibration(ev: EvalSet, run_dir: str) -> None:
+    """The fitted temperature and the Calibration page's reliability and ECE, before and
+    after it (image level, 15 bins, label-set policy: the page's defaults)."""
+    fit = fit_run_temperature(ev, ev, run_dir=run_dir)
+    for t in (None, None if fit is None else fit["temperature"]):
+        reliability(ev, n_bins=15, policy="set", temperature=t)
+        ece(ev, n_bins=15, policy="set", temperature=t)
 
 
 def prepare(ev: EvalSet, *, run_dir: str | None = None, progress: Progress | None = None
@@ -60,12 +76,21 @@ def prepare(ev: EvalSet, *, run_dir: str | None = None, progress: Progress | Non
         ("capture aggregates", lambda: aggregate_sequences(ev, how="mean")),
     ]
     if "seq_id" in ev.meta.columns:
-        steps.append(("capture rows", lambda: ev.capture_rows("")))
+        steps += [("capture rows", lambda: ev.capture_rows("")),
+                  # the Overview's findings, as its cards ask for them
+                  ("sequence-label suspects", lambda: suspects(
+                      ev, empty_class="empty" if "empty" in ev.classes else None))]
+    steps.append(("co-occurrence pairs",
+                  lambda: rank_pairs(ev, policy="set", k=1, min_together=5)))
+    if "location" in ev.meta.columns:
+        steps.append(("worst sites", lambda: slice_table(ev, by="location", policy="set")))
     if {"location", "datetime"} <= set(ev.meta.columns):
         steps.append(("capture layout (ecology)", lambda: layout_for(ev)))
     if run_dir is not None and "split" in ev.meta.columns:
         steps.append(("fitted temperature, ECE before and after",
-                      lambda: fit_run_temperature(ev, ev, run_dir=run_dir)))
+                      lambda: _calibration(ev, run_dir)))
+    steps.append(("certified thresholds (95 %)",
+                  lambda: certify_for(ev, target=0.95, level="image")))
     report = progress or (lambda fraction, step: None)
     n = len(steps) + 5  # the capture-level set's own steps follow
     for k, (name, step) in enumerate(steps):

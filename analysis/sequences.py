@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.evalset import (EvalSet, Policy, aggregate_sequences, capture_codes,
-                              given_labels, targets)
+                              given_labels, memoised, meta_values, targets)
 from analysis.metrics import confusion, summary
 
 log = logging.getLogger(__name__)
@@ -154,15 +154,10 @@ def inherited_labels(ev: EvalSet, *, empty_class: str = "empty",
     reason = [f"frame {_fmt_frame(a)} of {_fmt_frame(t)}: model says {empty_class} ({p:.2f}) "
               f"but labelled {g}; frame {_fmt_frame(b)} shows {s} ({q:.2f})"
               for a, t, p, g, b, s, q in zip(fi, total, pe, given, fj, names[x], px)]
-    return pd.DataFrame({"image_id": ev.image_ids[i], "seq_id": _seq_ids(ev, i),
+    return pd.DataFrame({"image_id": ev.image_ids[i],
+                         "seq_id": meta_values(ev, "seq_id", i),
                          "kind": "inherited_label", "score": pe * px, "reason": reason,
                          "suggested": empty_class}, columns=SUSPECT_COLUMNS)
-
-
-def _seq_ids(ev: EvalSet, rows: np.ndarray) -> np.ndarray:
-    if "seq_id" not in ev.meta.columns:
-        return np.full(len(rows), None, dtype=object)
-    return ev.meta["seq_id"].take(rows).astype(object).to_numpy()
 
 
 def _absent_confident(ev: EvalSet, empty: int | None, min_prob: float) -> np.ndarray:
@@ -284,12 +279,14 @@ def missed_species(ev: EvalSet, *, empty_class: str | None = "empty",
         reason.append(f"{seen_at}; not in labels [{', '.join(given[k])}]; {names[y[k]]} is "
                       f"annotated with {names[x[k]]} in {partner_rate[k, x[k]]:.0%} of "
                       f"{names[x[k]]} captures")
-    return pd.DataFrame({"image_id": ev.image_ids[row], "seq_id": _seq_ids(ev, row),
+    return pd.DataFrame({"image_id": ev.image_ids[row],
+                         "seq_id": meta_values(ev, "seq_id", row),
                          "kind": "missed_species", "score": score, "reason": reason,
                          "suggested": [",".join((*g, names[yy])) for g, yy in zip(given, y)]},
                         columns=SUSPECT_COLUMNS)
 
 
+@memoised
 def suspects(ev: EvalSet, *, empty_class: str | None = "empty", min_confidence: float = 0.5,
              min_missed: float = 0.2, min_cooccurrence: int = 1,
              kinds: tuple[str, ...] = KINDS) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.evalset import EvalSet, Policy, targets
+from analysis.evalset import EvalSet, Policy, memoised, targets
 from analysis.metrics import summary_from_counts
 
 SLICE_COLUMNS = ("location", "season", "day_night", "frame_num", "split")
@@ -68,6 +68,7 @@ def slice_mask(meta: pd.DataFrame, *, location: Filter = None, season: Filter = 
     return mask
 
 
+@memoised
 def slice_table(ev: EvalSet, *, by: str | Sequence[str] = "location",
                 policy: Policy = "set", min_images: int = 1) -> pd.DataFrame:
     """Per-slice n, accuracy, balanced accuracy and macro F1, worst macro F1 first.

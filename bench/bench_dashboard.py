@@ -212,8 +212,8 @@ class Session:
             self.at.run()
             base = time.perf_counter() - t0
         self.rows.append((kind, name, sec, cpu, base))
-        print(f"    {kind:<6} {name:<46} {sec:7.2f} s ({cpu:5.2f} s cpu)  idle rerun {base:6.2f} s",
-              flush=True)
+        print(f"    {kind:<6} {name:<46} {sec:7.2f} s ({cpu:5.2f} s cpu)  idle rerun {base:6.2f} s"
+              f"  peak {_peak_rss_gib():5.2f} GiB", flush=True)
         return sec
 
     def wait_for_prefetch(self, name: str) -> None:
@@ -225,7 +225,8 @@ class Session:
         loaders.wait_prefetched()
         self.rows.append(("load", name, time.perf_counter() - t0, time.process_time() - c0,
                           float("nan")))
-        print(f"    load   {name:<46} {self.rows[-1][2]:7.2f} s", flush=True)
+        print(f"    load   {name:<46} {self.rows[-1][2]:7.2f} s"
+              f"{'':37}peak {_peak_rss_gib():5.2f} GiB", flush=True)
 
     def switch(self, page: str) -> float:
         self.page = page

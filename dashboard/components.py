@@ -192,6 +192,31 @@ def wait_prepared(poll: Callable[[], tuple[float, str] | None], *,
         box.update(label="Run prepared", state="complete", expanded=False)
 
 
+#: Sets from this size up leave a page's slow parts to the background preparation (below it
+#: they take milliseconds: the page computes them itself).
+DEFER_ROWS = 200_000
+
+
+def preparing_note(state_: tuple[float, str]) -> None:
+    """Say that this part of a page is being prepared in the background (``state_``: the
+    ``(fraction, step)`` of ``loaders.preparation``); pair it with :func:`rerun_when_prepared`."""
+    fraction, step = state_
+    st.progress(min(max(float(fraction), 0.0), 1.0),
+                text=f"Being prepared in the background ({step}); this part fills in by itself.")
+
+
+def rerun_when_prepared(poll: Callable[[], tuple[float, str] | None], *,
+                        every: float = 1.0) -> None:
+    """Re-run the page once the run's background preparation is done (a fragment polls
+    ``poll`` every ``every`` seconds without re-running the rest of the page meanwhile)."""
+    @st.fragment(run_every=every)
+    def _poll() -> None:
+        if poll() is None:
+            st.rerun()
+
+    _poll()
+
+
 def metric_card(label: str, value: float | int | str, interval: Sequence[float] | None = None,
                 *, digits: int = 3, help: str | None = None) -> None:
     """A bordered metric with its bootstrap interval underneath (cards in a row line up)."""

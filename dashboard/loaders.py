@@ -299,6 +299,7 @@ def full_evalset(view: "ViewState", *, run: str | None = None) -> "EvalSet":
 
 
 _PREFETCH: dict[tuple, Future] = {}
+COMPARE_RESAMPLES = 200  # the Compare page's paired bootstrap
 _PREFETCH_LOCK = threading.Lock()
 _PREFETCH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traplens-prefetch")
 
@@ -307,15 +308,17 @@ def prefetch(view: "ViewState", run: str) -> Future:
     """Start loading ``run``'s full ``EvalSet`` in the background; returns its future.
 
     The sidebar calls it for the comparison run as soon as one is chosen, so the Compare page
-    (seconds of loading at 1 M images) usually finds it ready; a page that asks earlier waits
-    on the same cache entry instead of loading twice. Errors surface on the page that uses the
-    run, not here.
+    (seconds of loading at 1 M images) usually finds it ready, with its comparison of the two
+    runs (for the view of that moment) computed too; a page that asks earlier waits on the
+    same cache entry instead of loading twice. Errors surface on the page that uses the run,
+    not here.
     """
     key = _view_key(view, run)
     with _PREFETCH_LOCK:
         fut = _PREFETCH.get(key)
-        if fut is None:
-            fut = _PREFETCH_POOL.submit(_prefetch_run, key)
+        if fut is None:  # compared for the view of the moment only: later filter changes
+            pair = (_view_key(view, view.run), _slice_key(view), view.policy)  # cost nothing
+            fut = _PREFETCH_POOL.submit(_prefetch_run, key, pair)
             _PREFETCH[key] = fut
     return fut
 
@@ -373,9 +376,19 @@ def preparation(view: "ViewState", *, run: str | None = None) -> tuple[float, st
     return entry[1]["fraction"], entry[1]["step"]
 
 
-def _prefetch_run(key: tuple) -> None:
+def _prefetch_run(key: tuple, pair: tuple) -> None:
+    """Load the comparison run, then compare the view's run with it as the Compare page will
+    (``analysis.compare.compare`` keeps the result on the view's set)."""
     try:
         _full_evalset_cached(*key)
+        view_key, slices, policy = pair
+        if view_key == key:  # the run compared with itself: nothing to prepare
+            return
+        from analysis.compare import compare
+
+        compare(_evalset_cached(*view_key, slices, "image"),
+                _evalset_cached(*key, slices, "image"), policy=policy,
+                n_resamples=COMPARE_RESAMPLES)
     except LOAD_ERRORS as exc:  # shown by the page that needs the run
         log.info("prefetch of %s failed: %s", key[1], exc)
         with _PREFETCH_LOCK:
@@ -551,6 +564,8 @@ def _function_name(fn: Any) -> str:
         h = hashlib.blake2b(digest_size=16)
         _feed(h, (fn.args, fn.keywords))
         return f"partial({_function_name(fn.func)}, {h.hexdigest()})"
+    if getattr(fn, "memoised", False):  # analysis.evalset.memoised: name the function itself
+        fn = fn.__wrapped__
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
     if "<" in name or getattr(fn, "__closure__", None):
         raise TypeError(f"cached_table: {name} is a lambda or closure; pass a module-level "

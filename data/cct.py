@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from data import paths as _paths
 from data import tables as _tables
@@ -35,7 +34,7 @@ from data import tables as _tables
 log = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
-LOADER_VERSION = 1  # bump when the tables change shape: old cache entries are then ignored
+LOADER_VERSION = 2  # bump when the tables change shape: old cache entries are then ignored
 CHUNK_BYTES = 32 << 20
 _FRAMES = ("images", "labels", "sequences", "categories", "problems")
 
@@ -600,6 +599,54 @@ class Dataset:
     sources: list[dict]
     problems: pd.DataFrame = field(default_factory=lambda: _tables._problems([]))
     n_annotations: int = 0
+    #: Look-ups computed once per dataset (the tables are read-only once loaded).
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def image_rows(self, image_ids: Sequence[str]) -> np.ndarray:
+        """Row in ``images`` of each of ``image_ids`` (-1 when absent).
+
+        Ids equal to the dataset's own, in the same order (a run predicted on the whole
+        dataset), are recognised by one vectorised comparison instead of a hash join: at
+        7.2 M ids that is 0.6 s against about 6 s.
+        """
+        req = _tables.as_arrow(image_ids)
+        if len(req) == len(self.images) and not req.null_count:
+            same = pc.equal(req, self._own_ids())
+            if same.null_count == 0 and pc.all(same).as_py():
+                return np.arange(len(req), dtype=np.int64)
+        return _tables.index_in(req, self._own_ids())
+
+    def _own_ids(self) -> pa.Array:
+        if "ids" not in self._memo:
+            self._memo["ids"] = _tables.as_arrow(self.images["image_id"])
+        return self._memo["ids"]
+
+    def _label_image_rows(self) -> np.ndarray:
+        """Row in ``images`` of each label row (-1: unknown image). Labels listed image by
+        image in the images' order (as the loader writes them, every image labelled) are
+        matched by comparing each run of equal ids with the images' ids: no hash join."""
+        ids = _tables.as_arrow(self.labels["image_id"])
+        own = self._own_ids()
+        if len(ids) and len(own) and not ids.null_count:
+            new = np.r_[True, pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)]
+            starts = np.flatnonzero(new)
+            if len(starts) == len(own):
+                same = pc.equal(ids.take(pa.array(starts)), own)
+                if same.null_count == 0 and pc.all(same).as_py():
+                    return np.cumsum(new) - 1
+        return _tables.index_in(ids, own)
+
+    def _label_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, starts)``: label rows grouped by image, image ``i`` owning
+        ``order[starts[i]:starts[i + 1]]`` in annotation order (computed once)."""
+        if "label_rows" not in self._memo:
+            row = self._label_image_rows()
+            order = np.flatnonzero(row >= 0)
+            if len(order) > 1 and np.any(row[order][1:] < row[order][:-1]):
+                order = order[np.argsort(row[order], kind="stable")]
+            starts = np.r_[0, np.cumsum(np.bincount(row[order], minlength=len(self.images)))]
+            self._memo["label_rows"] = (order, starts)
+        return self._memo["label_rows"]
 
     def label_groups(self) -> tuple[np.ndarray, np.ndarray]:
         """Class names of the label rows grouped by image: image ``i`` (row ``i`` of
@@ -610,47 +657,16 @@ class Dataset:
         names : ndarray of str (object), shape (n_labels,)
         starts : ndarray of int, shape (n_images + 1,)
         """
-        lab = self.labels
-        row = pd.Index(self.images["image_id"]).get_indexer(lab["image_id"])
-        order = np.flatnonzero(row >= 0)
-        order = order[np.argsort(row[order], kind="stable")]
-        starts = np.r_[0, np.cumsum(np.bincount(row[order], minlength=len(self.images)))]
-        names = np.asarray(lab["class"].cat.categories, dtype=object)
-        return names[lab["class"].cat.codes.to_numpy()[order]], starts
+        order, starts = self._label_rows()
+        cls = self.labels["class"]
+        names = np.asarray(cls.cat.categories, dtype=object)
+        return names[cls.cat.codes.to_numpy()[order]], starts
 
     def label_sets(self) -> pd.Series:
         """image_id -> tuple of class names in annotation order (empty tuple: no labels)."""
         names, starts = self.label_groups()
         return pd.Series([tuple(names[a:b]) for a, b in zip(starts[:-1], starts[1:])],
                          index=pd.Index(self.images["image_id"]), dtype=object, name="labels")
-
-    def _positions(self, image_ids: Sequence[str], classes: Sequence[str]
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
-        """Per label row of the requested images: its row among the unique requested ids, its
-        column in ``classes``, its rank; the number of unique ids; each request's unique row.
-        Ids unknown to the dataset and label classes missing from ``classes`` raise."""
-        req = _tables.as_arrow(image_ids)
-        if req.null_count:
-            raise DatasetError("image ids contain missing values")
-        uniq = pc.unique(req)
-        known = _tables.isin(uniq, self.images["image_id"])
-        if not known.all():
-            raise DatasetError(f"{int((~known).sum())} image id(s) not in the dataset, e.g. "
-                               f"{uniq[int(np.flatnonzero(~known)[0])].as_py()!r}")
-        cls = pd.Index(list(classes), dtype="str")
-        if not cls.is_unique:
-            raise DatasetError(f"classes contain duplicates: {list(cls[cls.duplicated()])}")
-        lab = self.labels
-        rows = _tables.index_in(lab["image_id"], uniq)
-        sel = rows >= 0
-        names = lab["class"].cat.categories
-        codes = lab["class"].cat.codes.to_numpy()[sel]
-        cols = cls.get_indexer(names)[codes]
-        if (cols < 0).any():
-            missing = sorted(set(names[codes[cols < 0]]))
-            raise DatasetError(f"label class(es) {missing} not in the given classes")
-        back = _tables.index_in(req, uniq)
-        return rows[sel], cols, lab["rank"].to_numpy()[sel], len(uniq), back
 
     def label_arrays(self, image_ids: Sequence[str], classes: Sequence[str]
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -663,13 +679,45 @@ class Dataset:
         primary : ndarray of int64, shape (n,)
             Index in ``classes`` of each image's first annotation; -1 without labels.
         """
-        rows, cols, rank, n, back = self._positions(image_ids, classes)
-        labels = np.zeros((n, len(classes)), dtype=bool)
-        labels[rows, cols] = True
-        primary = np.full(n, -1, dtype=np.int64)
-        first = rank == 0
-        primary[rows[first]] = cols[first]
-        return labels[back], primary[back]
+        req = _tables.as_arrow(image_ids)
+        if req.null_count:
+            raise DatasetError("image ids contain missing values")
+        rows = self.image_rows(req)
+        if (rows < 0).any():
+            bad = req.take(pa.array(np.flatnonzero(rows < 0)))
+            raise DatasetError(f"{len(pc.unique(bad))} image id(s) not in the dataset, e.g. "
+                               f"{bad[0].as_py()!r}")
+        return self.label_arrays_at(rows, classes)
+
+    def label_arrays_at(self, rows: np.ndarray, classes: Sequence[str]
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`label_arrays` of the images at ``rows`` of ``images`` (no id look-up)."""
+        cls = pd.Index(list(classes), dtype="str")
+        if not cls.is_unique:
+            raise DatasetError(f"classes contain duplicates: {list(cls[cls.duplicated()])}")
+        lab = self.labels
+        names = lab["class"].cat.categories
+        to_col = cls.get_indexer(names)
+        order, starts = self._label_rows()
+        rows = np.asarray(rows, dtype=np.int64)
+        counts = starts[rows + 1] - starts[rows]
+        if len(rows) == len(self.images) and np.array_equal(rows, np.arange(len(rows))):
+            at, which = np.repeat(np.arange(len(rows)), counts), order
+        else:  # each requested image's run of label rows
+            at = np.repeat(np.arange(len(rows)), counts)
+            first = np.repeat(starts[rows] - (np.cumsum(counts) - counts), counts)
+            which = order[first + np.arange(len(at))]
+        codes = lab["class"].cat.codes.to_numpy()[which]
+        cols = to_col[codes]
+        if (cols < 0).any():
+            missing = sorted(set(names[codes[cols < 0]]))
+            raise DatasetError(f"label class(es) {missing} not in the given classes")
+        labels = np.zeros((len(rows), len(cls)), dtype=bool)
+        labels[at, cols] = True
+        primary = np.full(len(rows), -1, dtype=np.int64)
+        first_label = lab["rank"].to_numpy()[which] == 0
+        primary[at[first_label]] = cols[first_label]
+        return labels, primary
 
 
 def _sha256(path: Path) -> str:
@@ -722,7 +770,8 @@ def _stat_match(folder: Path, files: Sequence[Path]) -> Path | None:
     for entry in folder.glob(_cache_prefix(files) + "*"):
         try:
             meta = json.loads((entry / "meta.json").read_text())
-            if [[s["size"], s["mtime_ns"]] for s in meta["sources"]] == now:
+            if (meta.get("loader_version") == LOADER_VERSION
+                    and [[s["size"], s["mtime_ns"]] for s in meta["sources"]] == now):
                 return entry
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -736,13 +785,20 @@ def _read_cache(entry: Path) -> Dataset | None:
     try:
         meta = json.loads(meta_path.read_text())
         sources, n_annotations = meta["sources"], meta["n_annotations"]
-        frames = {n: _conform(n, pq.read_table(entry / f"{n}.parquet").to_pandas())
-                  for n in _FRAMES}
+        frames = {n: _conform(n, _read_frame(entry / f"{n}.arrow")) for n in _FRAMES}
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         log.warning("ignoring unreadable dataset cache %s: %s", entry, exc)
         return None
     return Dataset(**frames, classes=list(frames["categories"]["name"]),
                    sources=sources, n_annotations=n_annotations)
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    """One cached table: an uncompressed Arrow IPC file, memory-mapped, so its string columns
+    become pandas' Arrow-backed strings without a copy or a decode (at 7.2 M images the same
+    tables took about 18 s from Parquet)."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all().to_pandas()
 
 
 def _write_cache(entry: Path, ds: Dataset) -> None:
@@ -751,8 +807,12 @@ def _write_cache(entry: Path, ds: Dataset) -> None:
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
     try:
         for name in _FRAMES:
-            table = pa.Table.from_pandas(getattr(ds, name), preserve_index=False)
-            pq.write_table(table, tmp / f"{name}.parquet")
+            # one chunk: a dictionary column then holds one dictionary, not one per chunk
+            table = pa.Table.from_pandas(getattr(ds, name), preserve_index=False
+                                         ).combine_chunks()
+            with pa.OSFile(str(tmp / f"{name}.arrow"), "wb") as sink, \
+                    pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
         (tmp / "meta.json").write_text(json.dumps(
             {"sources": ds.sources, "n_annotations": ds.n_annotations,
              "loader_version": LOADER_VERSION}))
@@ -779,7 +839,8 @@ def load_dataset(paths: Sequence[str | Path] | str | Path, *, cache: bool = True
     paths : sequence of path
         Per-season JSON files, merged in the order given (their categories must agree).
     cache : bool
-        Read/write the Parquet cache under ``data.paths.cache_dir()/datasets``.
+        Read/write the table cache (memory-mapped Arrow files) under
+        ``data.paths.cache_dir()/datasets``.
     chunk_bytes : int
         Bytes read per step while streaming a file.
 

@@ -225,13 +225,13 @@ def _comparison(ctx: ReportContext) -> dict | None:
     ev_a = select_split(build_evalset(ctx.dataset, ctx.compare_run,
                                        corrections=ctx.corrections,
                                        score_unknown=ctx.score_unknown), ctx.split)
-    out = compare(ev_a, ctx.ev_label if ctx.ev_label is not None else ctx.ev,
-                  policy=ctx.policy, n_resamples=ctx.n_resamples, taxon_level=ctx.taxon_level)
-    return {"baseline": ctx.compare_run.run_id, "run": ctx.run.run_id,
-            **{k: v for k, v in out.items()
-               if k not in ("fixed", "broken", "fixed_rows_b", "broken_rows_b")},
-            "fixed_examples": out["fixed"][:COMPARISON_EXAMPLES],
-            "broken_examples": out["broken"][:COMPARISON_EXAMPLES]}
+    ev_b = ctx.ev_label if ctx.ev_label is not None else ctx.ev
+    out = compare(ev_a, ev_b, policy=ctx.policy, n_resamples=ctx.n_resamples,
+                  taxon_level=ctx.taxon_level)
+    rows = {k: out.pop(f"{k}_rows_b") for k in ("fixed", "broken")}
+    return {"baseline": ctx.compare_run.run_id, "run": ctx.run.run_id, **out,
+            **{f"{k}_examples": ev_b.image_ids[r[:COMPARISON_EXAMPLES]].tolist()
+               for k, r in rows.items()}}
 
 
 def _generalisation(ctx: ReportContext) -> dict | None:

@@ -71,12 +71,18 @@ else:
                                help="frame logits averaged per capture (Dussert et al.)")
 n_bins = st.select_slider("Bins", [5, 10, 15, 20, 30], value=15, key="cal_bins")
 ev_raw = loaders.evalset(view, level=view.level)
+# Image level: the calibrated confidences are computed from the raw set (no calibrated copy;
+# the default view's are prepared in the background). Captures average calibrated frames.
+after = ((ev_raw, None if fit is None else fit["temperature"]) if view.level == "image" else
+         (loaders.calibrated_evalset(view, None if fit is None else fit["temperature"],
+                                     level=view.level), None))
 cols = st.columns(2 if fit is not None else 1)
-for col, (name, e) in zip(cols, (("before", ev_raw), ("after", loaders.calibrated_evalset(
-        view, None if fit is None else fit["temperature"], level=view.level)))):
+for col, (name, (e, t)) in zip(cols, (("before", (ev_raw, None)), ("after", after))):
     with col:
-        bins = loaders.cached_table(view, reliability, e, n_bins=n_bins, policy=view.policy)
-        overall = loaders.cached_table(view, ece, e, n_bins=n_bins, policy=view.policy)
+        bins = loaders.cached_table(view, reliability, e, n_bins=n_bins, policy=view.policy,
+                                    temperature=t)
+        overall = loaders.cached_table(view, ece, e, n_bins=n_bins, policy=view.policy,
+                                       temperature=t)
         components.figure(reliability_figure(bins, ece=overall, title=f"Reliability {name}"),
                           f"reliability_{name}", config={"displayModeBar": False},
                           key=f"cal_rel_{name}")

@@ -26,7 +26,8 @@ st.caption(f"A = **{components.esc(view.run)}**, B = **{components.esc(view.comp
            f"images both runs predicted ({components.esc(view.policy)} policy; intervals: "
            "paired bootstrap over captures).")
 components.stop_if_empty(ev_a, ev_b)
-res = loaders.cached_table(view, compare, ev_a, ev_b, policy=view.policy, n_resamples=200)
+res = loaders.cached_table(view, compare, ev_a, ev_b, policy=view.policy,
+                           n_resamples=loaders.COMPARE_RESAMPLES)
 
 c = st.columns(4)
 with c[0]:

@@ -1,6 +1,8 @@
 """Overview: headline metrics with intervals, run and dataset facts, worst confusions, findings."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -115,13 +117,26 @@ def worst_slices() -> None:
                   args=(col, pick_key))
 
 
+# The findings of the whole run are prepared in the background after it loads
+# (analysis.prepare): until then they say so, and the page fills them in when they are ready.
+prepared = loaders.preparation(view)
+deferred = (prepared is not None and len(ev) >= components.DEFER_ROWS
+            and view.policy == "set" and ev is loaders.full_evalset(view))
 with right:
     st.subheader("Findings")
-    cooccurrence_card()
-    sequence_card()
+    if deferred:
+        components.preparing_note(prepared)
+    else:
+        cooccurrence_card()
+        sequence_card()
 with left:
     st.subheader("Worst slices (macro F1)")
-    worst_slices()
+    if deferred:
+        components.preparing_note(prepared)
+    else:
+        worst_slices()
+if deferred:
+    components.rerun_when_prepared(functools.partial(loaders.preparation, view))
 
 if view.presenter:  # the room sees the headline and the findings only
     st.stop()

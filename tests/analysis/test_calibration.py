@@ -63,3 +63,21 @@ def test_per_class_ece_matches_a_loop():
         got["ece"].tolist())
     with pytest.raises(ValueError, match="policy"):
         per_class_ece(ev, policy="x")
+
+
+@pytest.mark.parametrize("temperature", [0.4, 1.0, 2.5])
+def test_temperature_bins_equal_those_of_the_calibrated_set(temperature):
+    """``temperature=`` bins softmax(log p / T) block by block: the same bins and ECE as the
+    calibrated copy of the probabilities (analysis.decision.calibrated)."""
+    from analysis.decision import calibrated
+
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.full(5, 0.3), 3000).astype(np.float32)
+    ev = evalset_from_arrays(probs, rng.integers(0, 5, 3000))
+    ref = calibrated(ev, temperature)
+    got = reliability(ev, n_bins=12, temperature=temperature)
+    np.testing.assert_allclose(got.fillna(-1).to_numpy(), reliability(ref, n_bins=12).fillna(-1)
+                               .to_numpy(), atol=1e-5)
+    assert ece(ev, temperature=temperature) == pytest.approx(ece(ref), abs=1e-6)
+    with pytest.raises(ValueError, match="temperature"):
+        ece(ev, temperature=0.0)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis.evalset import (CorrectionsError, EvalSet, build_evalset, capture_codes,
-                              targets)
+                              evalset_from_arrays, targets)
 from analysis.labelspace import LabelSpaceError
 from analysis.metrics import confusion, evaluate, summary
 from data.cct import load_dataset
@@ -250,3 +250,40 @@ def test_pred_prob_is_the_row_maximum_and_follows_subsets():
                     primary=ev.primary, meta=ev.meta)
     fresh._cache["pred"] = ev.pred  # cached alone: the probability is looked up
     np.testing.assert_array_equal(fresh.pred_prob, probs.max(axis=1))
+
+
+def test_memoised_keeps_results_by_argument_and_returns_copies():
+    """``memoised``: one computation per distinct argument set (defaults applied), a copy per
+    call, nothing kept for arguments that cannot name an entry (an array; an unnamed set)."""
+    import threading
+    import time
+
+    from analysis.evalset import memoised
+
+    calls = []
+
+    @memoised
+    def table(ev, *, k: int = 2, other=None):
+        calls.append(k)
+        time.sleep(0.05)
+        return {"k": k, "rows": [1, 2]}
+
+    ev = evalset_from_arrays(np.full((4, 2), 0.5, np.float32), np.array([0, 1, 0, 1]))
+    first = table(ev)
+    first["rows"].append(3)                                  # a caller's edit stays its own
+    assert table(ev, k=2) == {"k": 2, "rows": [1, 2]} and calls == [2]
+    assert table(ev, k=3)["k"] == 3 and calls == [2, 3]
+    table(ev, other=np.arange(3))                            # an array: computed afresh
+    unnamed = evalset_from_arrays(np.full((4, 2), 0.5, np.float32), np.array([0, 1, 0, 1]))
+    table(ev, other=unnamed)                                 # no origin: computed afresh
+    assert calls == [2, 3, 2, 2]
+    named = evalset_from_arrays(np.full((4, 2), 0.5, np.float32), np.array([0, 1, 0, 1]))
+    named.origin = ("run", 1)
+    table(ev, k=5, other=named), table(ev, k=5, other=named)
+    assert calls == [2, 3, 2, 2, 5]
+    threads = [threading.Thread(target=table, args=(ev,), kwargs={"k": 9}) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls.count(9) == 1                               # concurrent callers wait for one

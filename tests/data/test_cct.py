@@ -480,3 +480,42 @@ def test_fast_nan_rewrite_only_when_no_kept_text_touched(tmp_path, monkeypatch):
     assert exact                                            # that batch was decoded exactly
     assert ds.images.set_index("image_id").loc["S1/F/5", "location"] == "NaN site"
     assert ds.labels["count"].isna().all()
+
+
+def test_label_arrays_at_rows_equal_the_id_lookup(slice_ds):
+    """Rows of the dataset in any order, a subset or every image in order (the fast path a
+    run over the whole dataset takes) give what the id look-up gives."""
+    ds = slice_ds
+    ids = ds.images["image_id"].to_numpy(dtype=object)
+    rng = np.random.default_rng(0)
+    for rows in (np.arange(len(ids)), rng.permutation(len(ids)), rng.choice(len(ids), 7),
+                 np.zeros(0, np.int64)):
+        classes = list(rng.permutation(ds.classes))
+        m, primary = ds.label_arrays_at(rows, classes)
+        sets = ds.label_sets()
+        for r, row_m, p in zip(rows, m, primary):
+            got = {classes[c] for c in np.flatnonzero(row_m)}
+            assert got == set(sets[ids[r]])
+            assert (p == -1) if not sets[ids[r]] else classes[p] == sets[ids[r]][0]
+        ref = ds.label_arrays(ids[rows].tolist(), classes)
+        np.testing.assert_array_equal(m, ref[0])
+        np.testing.assert_array_equal(primary, ref[1])
+    assert ds.image_rows(ids).tolist() == list(range(len(ids)))              # same order
+    assert ds.image_rows([ids[2], "nope", ids[0]]).tolist() == [2, -1, 0]    # look-up
+
+
+def test_label_rows_with_and_without_image_order(slice_ds, tmp_path):
+    """The labels' image rows come from comparing runs of ids when labels follow the images'
+    order, from a hash join otherwise (shuffled labels, unlabelled images): same answer."""
+    import dataclasses
+
+    from data import tables
+
+    for ds in (slice_ds, load_dataset([small_season(tmp_path / "s.json")], cache=False)):
+        want = tables.index_in(ds.labels["image_id"], ds.images["image_id"])
+        np.testing.assert_array_equal(ds._label_image_rows(), want)
+        shuffled = dataclasses.replace(
+            ds, labels=ds.labels.sample(frac=1, random_state=0).reset_index(drop=True))
+        np.testing.assert_array_equal(shuffled._label_image_rows(), tables.index_in(
+            shuffled.labels["image_id"], shuffled.images["image_id"]))
+        assert shuffled.label_sets().map(set).equals(ds.label_sets().map(set))
