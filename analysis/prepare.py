@@ -5,10 +5,10 @@ entry) with the arg-max and confidence, the targets of both scoring policies, th
 and index, the loss ranking key, the calibration inputs, the fitted temperature, the ecology's
 capture layout and the capture-level set (mean of frame probabilities) with its own arg-max and
 targets; and, through :func:`analysis.evalset.memoised`, the default view's tables of the pages
-that would otherwise compute them on a first visit (the Overview's findings and worst sites, the
-Calibration page's reliability, ECE and certified thresholds). The dashboard runs it in the
-background as soon as a run is loaded (``dashboard.loaders``), so no page pays for it on its
-first visit.
+that would otherwise compute them on a first visit (the Overview's capture-level scores,
+findings and worst sites, the Calibration page's reliability, ECE and certified thresholds).
+The dashboard runs it in the background as soon as a run is loaded (``dashboard.loaders``),
+so no page pays for it on its first visit.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from analysis.certify import certify_for
 from analysis.cooccurrence import rank_pairs
 from analysis.decision import fit_run_temperature, layout_for
 from analysis.evalset import EvalSet, aggregate_sequences, capture_codes, targets
+from analysis.metrics import evaluate
 from analysis.ranking import top_losses
 from analysis.sequences import suspects
 from analysis.slices import slice_table
@@ -74,6 +75,8 @@ def prepare(ev: EvalSet, *, run_dir: str | None = None, progress: Progress | Non
     steps = _image_steps(ev) + [
         ("per-image losses", lambda: top_losses(ev, k=1)),
         ("capture aggregates", lambda: aggregate_sequences(ev, how="mean")),
+        # the Overview's capture-level headline (loaders.evaluate's defaults)
+        ("capture-level scores", lambda: evaluate(ev, policy="set", level="sequence")),
     ]
     if "seq_id" in ev.meta.columns:
         steps += [("capture rows", lambda: ev.capture_rows("")),

@@ -21,11 +21,20 @@ st.caption(f"{esc(manifest.get('model', {}).get('arch', 'model ?'))} · scored b
            "in this view")
 components.stop_if_empty(ev)
 
+# What is prepared in the background after a large run loads (analysis.prepare: the capture
+# level, the findings) says so until it is ready; the page then re-runs itself.
+prepared = loaders.preparation(view)
+deferred = (prepared is not None and len(ev) >= components.DEFER_ROWS
+            and view.policy == "set" and ev is loaders.full_evalset(view))
+
 # --- headline metrics at both levels ---------------------------------------------------------
 for level, noun in (("image", "images"), ("sequence", "captures")):
-    res = loaders.evaluate(view, level=level)
     st.subheader(f"{noun.capitalize()}" + (" (scored per capture, mean of frames)"
                                            if level == "sequence" else ""))
+    if deferred and level == "sequence":
+        components.preparing_note(prepared)
+        continue
+    res = loaders.evaluate(view, level=level)
     c = st.columns(4)
     with c[0]:
         components.metric_card("Accuracy", res["accuracy"])
@@ -117,11 +126,6 @@ def worst_slices() -> None:
                   args=(col, pick_key))
 
 
-# The findings of the whole run are prepared in the background after it loads
-# (analysis.prepare): until then they say so, and the page fills them in when they are ready.
-prepared = loaders.preparation(view)
-deferred = (prepared is not None and len(ev) >= components.DEFER_ROWS
-            and view.policy == "set" and ev is loaders.full_evalset(view))
 with right:
     st.subheader("Findings")
     if deferred:

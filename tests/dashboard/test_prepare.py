@@ -50,7 +50,7 @@ def test_overview_findings_wait_for_the_background_without_blocking(app, monkeyp
     at = app("overview")
     assert not at.exception, at.exception
     bars = [str(p.proto.text) for p in at.get("progress")]
-    assert len(bars) == 2 and all("co-occurrence pairs" in b for b in bars), bars
+    assert len(bars) == 3 and all("co-occurrence pairs" in b for b in bars), bars
     shown = texts(at)
     assert "Accuracy=" in shown and "Sequence labels" not in shown   # headline, no findings yet
     monkeypatch.setattr(loaders, "preparation", lambda view, *, run=None: None)
@@ -68,7 +68,8 @@ def test_prepared_run_holds_the_pages_first_tables(view_of):
     loaders.prefetch(view, "synthetic_b")
     loaders.wait_prefetched(timeout=120)
     names = {k.split(":")[1] for k in full._cache if k.startswith("memo:")}
-    for name in ("analysis.sequences.suspects", "analysis.cooccurrence.rank_pairs",
+    for name in ("analysis.metrics._evaluate", "analysis.sequences.suspects",
+                 "analysis.cooccurrence.rank_pairs",
                  "analysis.slices.slice_table", "analysis.calibration.reliability",
                  "analysis.calibration.ece", "analysis.certify.certify_for",
                  "analysis.compare.compare"):
