@@ -624,8 +624,10 @@ def build_evalset(dataset, run, *, corrections: pd.DataFrame | None = None,
     split = run.split if identity else run.split[pred_rows]
     meta["split"] = pd.Categorical(split)
     keep = labels.any(axis=1)
-    info = _label_space_info(space, run_classes, ids, labels[:, space.dataset_columns], split,
-                             keep, score_unknown)
+    cols = space.dataset_columns
+    own = (labels if np.array_equal(cols, np.arange(labels.shape[1]))  # no (n, C) copy
+           else labels[:, cols])
+    info = _label_space_info(space, run_classes, ids, own, split, keep, score_unknown)
     if info.n_not_scorable:
         log.warning("%d image(s) carry only classes the model cannot predict: %s",
                     info.n_not_scorable, "scored as errors" if score_unknown else "left out")

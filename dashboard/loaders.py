@@ -384,6 +384,10 @@ def _prefetch_run(key: tuple, pair: tuple) -> None:
         view_key, slices, policy = pair
         if view_key == key:  # the run compared with itself: nothing to prepare
             return
+        with _PREPARE_LOCK:  # after the run's own preparation: their temporaries never meet
+            preparing = _PREPARE.get(key)
+        if preparing is not None:
+            preparing[0].exception()
         from analysis.compare import compare
 
         compare(_evalset_cached(*view_key, slices, "image"),
