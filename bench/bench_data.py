@@ -6,8 +6,8 @@ published Snapshot Serengeti metadata: indent 1, bare NaN tokens, string count b
 multi-species captures. Each measurement runs in its own subprocess so its peak RSS
 (``VmHWM``) is clean:
 
-- ``load_dataset`` cold (empty Parquet cache: parse + build tables + write the cache),
-- ``load_dataset`` warm (hash the file + read the Parquet cache),
+- ``load_dataset`` cold (empty table cache: parse + build tables + write the cache),
+- ``load_dataset`` warm (hash the file + map the cached Arrow tables),
 - baseline: ``json.load`` then ``pd.DataFrame(images)`` and ``pd.DataFrame(annotations)``.
 
 Targets (issue 16), cold ``load_dataset`` against the baseline in the same run: at most
@@ -192,7 +192,7 @@ def main() -> None:
     print(f"rough cold peak for the 5.2 GB all-seasons file: ~{per_gb * 5.2:.1f} GiB "
           "(peak RSS per GB of JSON x 5.2)")
     print("(wall times depend on machine load; CPU seconds are steadier)")
-    figures.record("data", "warm load_dataset (Parquet cache), ratio to the baseline",
+    figures.record("data", "warm load_dataset (table cache), ratio to the baseline",
                    results["warm"]["seconds"] / base["seconds"], "x", baseline=BASELINE,
                    baseline_value=base["seconds"])
     check_targets(results["cold"], base)  # python -m bench fails the run on a miss

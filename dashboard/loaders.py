@@ -123,6 +123,31 @@ def _load_run_cached(run_dir: str, stamps: tuple[Stamp, ...]) -> "Run":
 
 
 
+_PRELOADED: set[tuple] = set()
+_PRELOAD_LOCK = threading.Lock()
+_PRELOAD_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traplens-preload")
+
+
+def preload_run(run_dir: str | Path) -> None:
+    """Start reading ``run_dir`` (``load_run``) in the background, once per version of its
+    files. The sidebar calls it before loading the dataset, so that reading the predictions
+    overlaps with the dataset (a 7.2 M run takes seconds of each); a page that asks for the
+    run meanwhile waits on the same cache entry. Errors surface on the page that uses it."""
+    key = (str(Path(run_dir).resolve()), _run_stamp(run_dir))
+    with _PRELOAD_LOCK:
+        if key in _PRELOADED:
+            return
+        _PRELOADED.add(key)
+    _PRELOAD_POOL.submit(_preload, key)
+
+
+def _preload(key: tuple) -> None:
+    try:
+        _load_run_cached(*key)
+    except LOAD_ERRORS as exc:  # shown by the page that needs the run
+        log.info("preload of %s failed: %s", key[0], exc)
+
+
 def detector_scores(run_dir: str | Path) -> Any:
     """An imported run's detector confidences (image_id -> float Series), or None
     (``data.imports.read_detector_scores``), cached by the file's stamp."""

@@ -86,6 +86,7 @@ def sidebar() -> state.ViewState:
                            help="a second run for the Compare page")
 
     dataset_paths, images_root = loaders.resolve_data(cfg, Path(cfg.runs_dir) / run)
+    loaders.preload_run(Path(cfg.runs_dir) / run)  # read while the dataset loads
     options = loaders.slice_options(dataset_paths)
 
     _init("sb_split", _choice(qp.get("split"), state.SPLITS, "all"))

@@ -75,7 +75,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--images", metavar="ROOT", default=None,
                    help="image root: also check every file exists and decodes")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--no-cache", action="store_true", help="ignore the Parquet table cache")
+    p.add_argument("--no-cache", action="store_true", help="ignore the table cache")
     p.set_defaults(func=_validate)
 
 

@@ -156,6 +156,7 @@ st.bar_chart(support, x="class", y=["images", "predicted"], stack=False, height=
              sort=False)
 
 dataset = loaders.load_dataset(view.dataset_paths)
+options = loaders.slice_options(view.dataset_paths)
 with st.expander("Run and dataset facts", expanded=False):
     a, b = st.columns(2)
     a.markdown("**Run**")
@@ -164,6 +165,6 @@ with st.expander("Run and dataset facts", expanded=False):
     b.markdown("**Dataset**")
     b.json({"files": list(view.dataset_paths), "images": int(len(dataset.images)),
             "captures": int(len(dataset.sequences)), "classes": len(dataset.classes),
-            "sites": int(dataset.images["location"].nunique()),
-            "seasons": sorted(dataset.images["season"].dropna().astype(str).unique().tolist()),
+            # from the sidebar's categories: no pass over millions of rows
+            "sites": len(options["site"]), "seasons": options["season"],
             "images without prediction": len(ev.missing)}, expanded=1)

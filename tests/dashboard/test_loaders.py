@@ -155,3 +155,22 @@ def test_cached_table_refuses_closures(demo_small, dashboard_runs):
         loaders.cached_table(view, lambda: k)
     with pytest.raises(TypeError, match="cannot derive a cache key"):
         loaders.cached_table(view, _top_rows, object(), k=1)
+
+
+def test_preload_reads_the_run_once_in_the_background(tmp_path, demo_small, monkeypatch):
+    """``preload_run`` (the sidebar, before the dataset loads) reads the run on another
+    thread; the page's own ``load_run`` then finds it instead of reading it again."""
+    import threading
+
+    import data.runs
+    from tests.synth import make_synthetic_run
+
+    run_dir = make_synthetic_run(demo_small, tmp_path / "preloaded", seed=3, accuracy=0.7)
+    reads, real = [], data.runs.load_run
+    monkeypatch.setattr(data.runs, "load_run",
+                        lambda d: reads.append(threading.current_thread().name) or real(d))
+    loaders.preload_run(run_dir)
+    loaders.preload_run(run_dir)                     # once per version of the files
+    loaders._PRELOAD_POOL.submit(lambda: None).result(timeout=60)
+    run = loaders.load_run(run_dir)
+    assert len(run.image_ids) and len(reads) == 1 and reads[0].startswith("traplens-preload")

@@ -317,7 +317,7 @@ def test_chunked_load_equals_whole(tmp_path):
     pd.testing.assert_frame_equal(a.labels, b.labels)
 
 
-# --- the Parquet cache ----------------------------------------------------------------------
+# --- the table cache ------------------------------------------------------------------------
 
 def test_cache_hit_skips_parsing(tmp_path, monkeypatch):
     path = small_season(tmp_path / "s.json")
