@@ -7,7 +7,7 @@ multi-species captures. Each measurement runs in its own subprocess so its peak 
 (``VmHWM``) is clean:
 
 - ``load_dataset`` cold (empty table cache: parse + build tables + write the cache),
-- ``load_dataset`` warm (hash the file + map the cached Arrow tables),
+- ``load_dataset`` warm (map the cached Arrow tables; untouched files are not hashed),
 - baseline: ``json.load`` then ``pd.DataFrame(images)`` and ``pd.DataFrame(annotations)``.
 
 Targets (issue 16), cold ``load_dataset`` against the baseline in the same run: at most

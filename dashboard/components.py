@@ -450,17 +450,23 @@ def figure(fig, name: str, *, key: str | None = None, **kwargs):
     return event
 
 
+def _render_view(title: str, blocks: list, *, subtitle: str) -> str:
+    # imported on the click: the report's templates and figure code take seconds to import,
+    # which a first page load would otherwise pay
+    from analysis.report.html import render_view
+
+    return render_view(title, blocks, subtitle=subtitle)
+
+
 def view_download(title: str) -> None:
     """A "Download this view" button: the recorded blocks of this run as one self-contained
     HTML page (``analysis.report.html.render_view``), built when clicked."""
-    from analysis.report.html import render_view
-
     blocks = list(st.session_state.get(_BLOCKS, []))
     view = state.current()
     subtitle = (f"run {view.run} · split {view.split} · {view.policy} policy · "
                 f"{view.level} level")
     st.download_button(
-        "Download this view", data=functools.partial(render_view, title, blocks,
+        "Download this view", data=functools.partial(_render_view, title, blocks,
                                                      subtitle=subtitle),
         file_name=f"traplens_{_slug(title)}_{_slug(view.run)}.html", mime="text/html",
         key="tl_view_download", on_click="ignore", icon=":material/download:",

@@ -250,10 +250,12 @@ def _sites_file_cached(stamps: tuple[Stamp, ...], name: str, data: bytes) -> str
 def _slice_options_cached(stamps: tuple[Stamp, ...]) -> dict[str, list]:
     images = _load_dataset_cached(stamps).images
 
-    def values(col: str) -> list:  # categorical columns: their categories are the values
+    def values(col: str) -> list:  # categorical columns: their used categories are the values
         col = images[col]
         if col.dtype == "category":
-            return sorted(map(str, col.cat.remove_unused_categories().cat.categories))
+            codes = col.cat.codes.to_numpy()
+            used = np.bincount(codes[codes >= 0], minlength=len(col.cat.categories)) > 0
+            return sorted(map(str, col.cat.categories[used]))
         return sorted(col.dropna().astype(str).unique().tolist())
 
     return {

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from data import paths as _paths
 from data import tables as _tables
+from data.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -728,7 +729,13 @@ def _sha256(path: Path) -> str:
 def _source_info(path: Path) -> dict:
     st = path.stat()
     return {"path": str(path), "size": st.st_size, "mtime": st.st_mtime,
-            "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
+            "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "sha256": _sha256(path)}
+
+
+def _stat_key(files: Sequence[Path]) -> list[list[int]]:
+    """Size, mtime and ctime of each file: any write changes the ctime, which no program can
+    set back (``os.utime`` restores an mtime, and changes the ctime doing so)."""
+    return [[st.st_size, st.st_mtime_ns, st.st_ctime_ns] for st in (f.stat() for f in files)]
 
 
 def _cache_prefix(files: Sequence[Path]) -> str:
@@ -764,14 +771,15 @@ def _conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _stat_match(folder: Path, files: Sequence[Path]) -> Path | None:
-    """The cache entry of these paths whose sources had the files' current size and mtime
-    (the likely hit, read while the hashes are computed), or None."""
-    now = [[f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    """The cache entry of these paths written for files of their current size, mtime and
+    ctime (:func:`_stat_key`): files untouched since they were hashed; or None."""
+    now = _stat_key(files)
     for entry in folder.glob(_cache_prefix(files) + "*"):
         try:
             meta = json.loads((entry / "meta.json").read_text())
             if (meta.get("loader_version") == LOADER_VERSION
-                    and [[s["size"], s["mtime_ns"]] for s in meta["sources"]] == now):
+                    and [[s["size"], s["mtime_ns"], s["ctime_ns"]]
+                         for s in meta["sources"]] == now):
                 return entry
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -820,6 +828,17 @@ def _cached_categorical(column: pa.ChunkedArray) -> pd.Categorical:
     dtype = (fast(cats, ordered=arr.type.ordered) if fast is not None
              else pd.CategoricalDtype(cats, ordered=arr.type.ordered))
     return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def _restamp_cache(entry: Path, sources: list[dict]) -> None:
+    """Record the files' current stat in a cache entry their hashes matched, so the next load
+    of untouched files skips hashing (a cache: a failure only logs)."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        meta["sources"] = sources
+        atomic_write(entry / "meta.json", json.dumps(meta), durable=False)
+    except (OSError, ValueError) as exc:
+        log.warning("could not update the dataset cache %s: %s", entry, exc)
 
 
 def _write_cache(entry: Path, ds: Dataset) -> None:
@@ -882,21 +901,26 @@ def load_dataset(paths: Sequence[str | Path] | str | Path, *, cache: bool = True
                                "inside it")
         if not f.is_file():
             raise DatasetError(f"{f}: no such file")
-    # sha256 releases the GIL: hash while parsing, or, when a cache entry of these paths was
-    # written for files of the same size and mtime, while reading it; the hashes then decide
-    # whether those tables are the files' (a same-size, same-mtime edit is caught here).
+    folder = _paths.cache_dir() / "datasets"
+    cached = cache and folder.is_dir() and any(folder.glob(_cache_prefix(files) + "*"))
+    if cached:  # files untouched since their entry was written (size, mtime, ctime): no hash
+        candidate = _stat_match(folder, files)
+        ds = _read_cache(candidate) if candidate is not None else None
+        if ds is not None:
+            log.info("dataset tables from cache %s (files unchanged)", candidate)
+            return ds
+    # sha256 releases the GIL: hash while parsing; with an entry of these paths, the hashes
+    # decide first whether its tables are the files' (a file written again, same content).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
         hashing = [pool.submit(_source_info, f) for f in files]
-        folder = _paths.cache_dir() / "datasets"
-        if cache and folder.is_dir() and any(folder.glob(_cache_prefix(files) + "*")):
-            candidate = _stat_match(folder, files)
-            ds = _read_cache(candidate) if candidate is not None else None
+        if cached:
             sources = [h.result() for h in hashing]
             entry = _cache_entry(sources)
-            if entry != candidate:
-                ds = _read_cache(entry)
-            if ds is not None:
+            ds = _read_cache(entry)
+            if ds is not None:  # same content: the entry now knows the files' new ctime
                 log.info("dataset tables from cache %s", entry)
+                _restamp_cache(entry, sources)
+                ds.sources = sources
                 return ds
         raws = [_read_source(f, k, chunk_bytes=chunk_bytes) for k, f in enumerate(files)]
         sources = [h.result() for h in hashing]

@@ -346,6 +346,22 @@ def test_cache_invalidated_when_source_changes(tmp_path):
     assert len(list((cache_dir() / "datasets").iterdir())) == 1   # stale entry pruned
 
 
+def test_cache_hit_of_untouched_files_skips_hashing(tmp_path, monkeypatch):
+    """Files untouched since their entry was written (size, mtime and ctime) are not hashed
+    again: a 5.3 GB file takes seconds to hash; a new ctime (any write) hashes again."""
+    path = small_season(tmp_path / "s.json")
+    first = load_dataset([path])
+    monkeypatch.setattr(cct, "_sha256", lambda p: pytest.fail("hashed an untouched file"))
+    second = load_dataset([path])
+    assert second.sources == first.sources
+    pd.testing.assert_frame_equal(second.images, first.images)
+    os.chmod(path, 0o644)                                  # metadata only: a new ctime
+    hashed = []
+    monkeypatch.setattr(cct, "_sha256", lambda p: hashed.append(p) or "x" * 64)
+    load_dataset([path])
+    assert hashed == [path]
+
+
 def test_cache_detects_same_size_same_mtime_edit(tmp_path):
     path = small_season(tmp_path / "s.json")
     load_dataset([path])
@@ -519,3 +535,17 @@ def test_label_rows_with_and_without_image_order(slice_ds, tmp_path):
         np.testing.assert_array_equal(shuffled._label_image_rows(), tables.index_in(
             shuffled.labels["image_id"], shuffled.images["image_id"]))
         assert shuffled.label_sets().map(set).equals(ds.label_sets().map(set))
+
+
+def test_cache_hit_by_hash_records_the_new_stat(tmp_path, monkeypatch):
+    """A file written again with the same content and mtime is hashed once, found in the
+    cache by its hash, and not hashed on the loads after that."""
+    path = small_season(tmp_path / "s.json")
+    load_dataset([path])
+    st = path.stat()
+    path.write_bytes(path.read_bytes())                    # same bytes: a new ctime
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    monkeypatch.setattr(cct, "_read_source", lambda *a, **k: pytest.fail("parsed again"))
+    assert load_dataset([path]).sources[0]["ctime_ns"] == path.stat().st_ctime_ns
+    monkeypatch.setattr(cct, "_sha256", lambda p: pytest.fail("hashed an untouched file"))
+    load_dataset([path])
